@@ -10,7 +10,7 @@ PACKAGES="
   libglib2.0-dev libglib2.0-bin glib-networking libnm-dev libnice-dev
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libsodium-dev libsoup-3.0-dev
   libnghttp2-dev libsecret-1-dev libgtk-4-dev libnma-gtk4-dev libnma-headers
-  libglib-testing-0-dev appstream
+  libglib-testing-0-dev libgnutls28-dev appstream openssl
   network-manager dbus dbus-bin wireguard-go wireguard-tools coturn
   nftables iproute2 iputils-ping socat procps xvfb xauth
   nodejs

@@ -120,6 +120,25 @@ peer_free (Peer *peer)
 }
 
 static gboolean
+peer_free_idle (gpointer user_data)
+{
+  peer_free (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Detach @peer from the server and its socket now, free the record from an
+ * idle: the caller may be inside one of its handlers. */
+static void
+peer_free_later (Peer *peer)
+{
+  peer_stop_timers (peer);
+  if (peer->ws != NULL)
+    release_ws (g_steal_pointer (&peer->ws), peer);
+  peer->server = NULL;
+  g_idle_add (peer_free_idle, peer);
+}
+
+static gboolean
 peer_send (Peer   *peer,
            GBytes *frame)
 {
@@ -209,7 +228,8 @@ unregister_peer (Peer       *peer,
   g_signal_emit (self, signals[PEER_DISCONNECTED], 0, peer->id_str, reason);
 }
 
-/* Unregister and start closing; the record goes on "closed". */
+/* Start closing and unregister; the record goes on "closed". Signals are
+ * emitted last: a handler may stop the server. */
 static void
 drop_peer (Peer       *peer,
            gushort     code,
@@ -222,6 +242,10 @@ drop_peer (Peer       *peer,
   peer->closing = TRUE;
   peer_stop_timers (peer);
 
+  if (peer->ws != NULL &&
+      soup_websocket_connection_get_state (peer->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (peer->ws, code, NULL);
+
   if (peer->authenticated)
     unregister_peer (peer, reason, TRUE);
   else
@@ -229,10 +253,6 @@ drop_peer (Peer       *peer,
       g_message ("Rejecting relay connection: %s", reason);
       g_signal_emit (self, signals[CONNECTION_REJECTED], 0, reason);
     }
-
-  if (peer->ws != NULL &&
-      soup_websocket_connection_get_state (peer->ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close (peer->ws, code, NULL);
 }
 
 /* ---- health checks ----------------------------------------------------- */
@@ -241,6 +261,7 @@ static gboolean
 on_health_deadline (gpointer user_data)
 {
   Peer *peer = user_data;
+  g_autoptr(NbRelayServer) self = g_object_ref (peer->server);
 
   peer->health_deadline_id = 0;
   drop_peer (peer, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "health check timeout");
@@ -398,7 +419,7 @@ on_ws_message (SoupWebsocketConnection *ws,
                gpointer                 user_data)
 {
   Peer *peer = user_data;
-  NbRelayServer *self = peer->server;
+  g_autoptr(NbRelayServer) self = g_object_ref (peer->server); /* handlers may drop theirs */
   g_autoptr(GError) error = NULL;
   g_autoptr(NbRelayMsg) msg = NULL;
 
@@ -477,7 +498,8 @@ on_ws_closed (SoupWebsocketConnection *ws,
     }
 
   g_object_ref (self);
-  g_hash_table_remove (self->connections, peer); /* frees @peer and drops @ws */
+  g_hash_table_remove (self->connections, peer);
+  peer_free (peer); /* drops @ws: libsoup holds it during this emission */
   g_signal_emit (self, signals[CONNECTION_CLOSED], 0);
   g_object_unref (self);
 }
@@ -486,6 +508,7 @@ static gboolean
 on_auth_timeout (gpointer user_data)
 {
   Peer *peer = user_data;
+  g_autoptr(NbRelayServer) self = g_object_ref (peer->server);
 
   peer->auth_timeout_id = 0;
   drop_peer (peer, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "no auth message in time");
@@ -548,8 +571,9 @@ close_all (NbRelayServer *self,
       peer->authenticated = FALSE;
     }
   g_hash_table_remove_all (self->peers);
-  /* peer_free() hands each socket to libsoup for closing. */
   g_hash_table_remove_all (self->connections);
+  for (guint i = 0; i < all->len; i++)
+    peer_free_later (all->pdata[i]);
 }
 
 static void
@@ -651,8 +675,7 @@ nb_relay_server_init (NbRelayServer *self)
   self->health_timeout_ms = NB_RELAY_SERVER_DEFAULT_HEALTH_TIMEOUT_MS;
   self->auth_timeout_ms = NB_RELAY_SERVER_DEFAULT_AUTH_TIMEOUT_MS;
   self->soup_servers = g_ptr_array_new_with_free_func ((GDestroyNotify) weak_ref_free);
-  self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal,
-                                             (GDestroyNotify) peer_free, NULL);
+  self->connections = g_hash_table_new (g_direct_hash, g_direct_equal);
   self->peers = g_hash_table_new (nb_relay_peer_id_hash, nb_relay_peer_id_equal);
 }
 

@@ -7,6 +7,8 @@
 
 #include <sodium.h>
 
+#include "nb-sodium.h"
+
 struct _NbBackoff {
   guint initial_ms;
   guint max_ms;
@@ -24,9 +26,7 @@ nb_backoff_new (guint initial_ms, guint max_ms)
   g_return_val_if_fail (initial_ms > 0, NULL);
   g_return_val_if_fail (max_ms >= initial_ms, NULL);
 
-  /* randombytes_uniform() initializes on demand too; this is idempotent. */
-  if (sodium_init () < 0)
-    g_error ("libsodium failed to initialize");
+  nb_sodium_init ();
 
   backoff = g_new0 (NbBackoff, 1);
   backoff->initial_ms = initial_ms;

@@ -17,25 +17,14 @@
 
 #include <sodium.h>
 
+#include "nb-sodium.h"
+
 G_STATIC_ASSERT (NB_BOX_NONCE_LEN == crypto_box_NONCEBYTES);
 G_STATIC_ASSERT (NB_BOX_MAC_LEN == crypto_box_MACBYTES);
 G_STATIC_ASSERT (NB_WG_KEY_LEN == crypto_box_PUBLICKEYBYTES);
 G_STATIC_ASSERT (NB_WG_KEY_LEN == crypto_box_SECRETKEYBYTES);
 
 G_DEFINE_QUARK (nb-box-error-quark, nb_box_error)
-
-static void
-ensure_sodium (void)
-{
-  static gsize initialised = 0;
-
-  if (g_once_init_enter (&initialised))
-    {
-      if (sodium_init () < 0)
-        g_error ("libsodium could not be initialised");
-      g_once_init_leave (&initialised, 1);
-    }
-}
 
 /* Heap block behind a plaintext GBytes: wiped before it is freed. */
 typedef struct {
@@ -88,7 +77,7 @@ nb_box_seal_with_nonce (const guint8  *plaintext,
   g_return_val_if_fail (sender_private != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
 
   if (plaintext_len > G_MAXSIZE - NB_BOX_OVERHEAD ||
       plaintext_len > crypto_box_MESSAGEBYTES_MAX)
@@ -124,7 +113,7 @@ nb_box_seal (const guint8  *plaintext,
 {
   guint8 nonce[NB_BOX_NONCE_LEN];
 
-  ensure_sodium ();
+  nb_sodium_init ();
   randombytes_buf (nonce, sizeof nonce);
   return nb_box_seal_with_nonce (plaintext, plaintext_len, nonce,
                                  recipient_public, sender_private, error);
@@ -147,7 +136,7 @@ nb_box_open (const guint8  *sealed,
   g_return_val_if_fail (recipient_private != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
 
   if (sealed_len < NB_BOX_OVERHEAD)
     {

@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include "grpc.h"
+#include "grpc-h2-common.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,10 +35,9 @@
 #define USER_AGENT            "nm-netbird-grpc/" PACKAGE_VERSION
 #define READ_CHUNK            (16 * 1024)
 #define READS_PER_DISPATCH    16
-#define OUTBUF_FILL_LIMIT     (64 * 1024)
 #define STREAM_WINDOW_SIZE    (1024 * 1024)
 #define CONNECTION_WINDOW     (8 * 1024 * 1024)
-#define MAX_HEADER_LIST_BYTES (64 * 1024)
+#define MAX_HEADER_LIST_BYTES NB_GRPC_H2_MAX_HEADER_LIST_BYTES
 
 /* ------------------------------------------------------------------------ */
 /* Types */
@@ -172,63 +172,6 @@ struct _NbGrpcCall {
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
 
-static GHashTable *
-header_table_new (void)
-{
-  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-}
-
-static void
-header_table_add (GHashTable *table, const char *name, gsize name_len,
-                  const char *value, gsize value_len)
-{
-  g_autofree char *key = g_strndup (name, name_len);
-  const char *old = g_hash_table_lookup (table, key);
-  char *val;
-
-  if (old)
-    val = g_strdup_printf ("%s, %.*s", old, (int) value_len, value);
-  else
-    val = g_strndup (value, value_len);
-  g_hash_table_replace (table, g_steal_pointer (&key), val);
-}
-
-static GSource *
-attach_source (GSource *source, GSourceFunc func, gpointer data, GDestroyNotify notify)
-{
-  g_source_set_callback (source, func, data, notify);
-  g_source_attach (source, g_main_context_get_thread_default ());
-  return source;
-}
-
-static GSource *
-timeout_source (guint ms, GSourceFunc func, gpointer data, GDestroyNotify notify)
-{
-  return attach_source (g_timeout_source_new (ms), func, data, notify);
-}
-
-/* At the sockets' priority (not G_PRIORITY_DEFAULT_IDLE): a busy socket must
- * not starve event delivery or flushing. */
-static GSource *
-idle_source (GSourceFunc func, gpointer data, GDestroyNotify notify)
-{
-  GSource *source = g_idle_source_new ();
-
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  return attach_source (source, func, data, notify);
-}
-
-static void
-clear_source (GSource **source)
-{
-  if (*source)
-    {
-      g_source_destroy (*source);
-      g_source_unref (*source);
-      *source = NULL;
-    }
-}
-
 static int
 http_status_to_grpc (int http_status)
 {
@@ -268,53 +211,6 @@ rst_code_to_grpc (guint32 code)
     default:
       return NB_GRPC_STATUS_INTERNAL;
     }
-}
-
-static gboolean
-content_type_is_grpc (const char *value)
-{
-  const char *prefix = "application/grpc";
-  gsize n = strlen (prefix);
-
-  if (value == NULL || g_ascii_strncasecmp (value, prefix, n) != 0)
-    return FALSE;
-  return value[n] == '\0' || value[n] == '+' || value[n] == ';';
-}
-
-static gboolean
-metadata_validate (GHashTable *metadata, GError **error)
-{
-  static const char *const reserved[] = {
-    "content-type", "te", "user-agent", "host", "connection", "keep-alive",
-    "proxy-connection", "transfer-encoding", "upgrade", "content-length", NULL,
-  };
-  GHashTableIter iter;
-  gpointer key, value;
-
-  if (metadata == NULL)
-    return TRUE;
-  g_hash_table_iter_init (&iter, metadata);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      const char *name = key, *val = value;
-
-      if (name == NULL || *name == '\0' || val == NULL)
-        goto bad;
-      for (const char *p = name; *p; p++)
-        if (!(g_ascii_islower (*p) || g_ascii_isdigit (*p) || *p == '-' || *p == '_' || *p == '.'))
-          goto bad;
-      if (g_str_has_prefix (name, "grpc-") || g_strv_contains (reserved, name))
-        goto bad;
-      for (const char *p = val; *p; p++)
-        if (*p < 0x20 || *p > 0x7e)
-          goto bad;
-      continue;
-    bad:
-      g_set_error (error, NB_GRPC_ERROR, NB_GRPC_STATUS_INVALID_ARGUMENT,
-                   "invalid or reserved metadata entry \"%s\"", name ? name : "(null)");
-      return FALSE;
-    }
-  return TRUE;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -411,7 +307,7 @@ call_push_event (NbGrpcCall *call, EventType type, GHashTable *headers, GBytes *
   ev->error = error;
   g_queue_push_tail (&call->events, ev);
   if (call->dispatch_source == NULL)
-    call->dispatch_source = idle_source (call_dispatch_cb, g_object_ref (call), g_object_unref);
+    call->dispatch_source = nb_grpc_h2_idle_source (call_dispatch_cb, g_object_ref (call), g_object_unref);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -427,7 +323,7 @@ call_terminate (NbGrpcCall *call, int rst_code)
   if (call->state == CALL_DONE)
     return;
 
-  clear_source (&call->deadline_source);
+  nb_grpc_h2_clear_source (&call->deadline_source);
   if (c)
     {
       if (call->state == CALL_PENDING)
@@ -574,7 +470,7 @@ on_begin_headers_cb (nghttp2_session *session, const nghttp2_frame *frame, void 
   if (call == NULL)
     return 0;
   g_clear_pointer (&call->collecting, g_hash_table_unref);
-  call->collecting = header_table_new ();
+  call->collecting = nb_grpc_h2_header_table_new ();
   call->collecting_bytes = 0;
   return 0;
 }
@@ -614,7 +510,7 @@ on_header_cb (nghttp2_session *session, const nghttp2_frame *frame,
     }
   if (namelen > 0 && name[0] == ':')
     return 0;
-  header_table_add (call->collecting, (const char *) name, namelen, (const char *) value, valuelen);
+  nb_grpc_h2_header_table_add (call->collecting, (const char *) name, namelen, (const char *) value, valuelen);
   return 0;
 }
 
@@ -625,7 +521,7 @@ on_headers_frame (Connection *c, NbGrpcCall *call, const nghttp2_frame *frame)
   g_autoptr (GHashTable) block = g_steal_pointer (&call->collecting);
 
   if (block == NULL)
-    block = header_table_new ();
+    block = nb_grpc_h2_header_table_new ();
 
   if (!call->headers_received)
     {
@@ -654,7 +550,7 @@ on_headers_frame (Connection *c, NbGrpcCall *call, const nghttp2_frame *frame)
           return;
         }
       content_type = g_hash_table_lookup (block, "content-type");
-      if (!content_type_is_grpc (content_type))
+      if (!nb_grpc_h2_content_type_is_grpc (content_type))
         {
           call_fail (call,
                      g_error_new (NB_GRPC_ERROR, NB_GRPC_STATUS_UNKNOWN,
@@ -702,7 +598,7 @@ on_frame_recv_cb (nghttp2_session *session, const nghttp2_frame *frame, void *us
       if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !c->established)
         {
           c->established = TRUE;
-          clear_source (&c->connect_timer);
+          nb_grpc_h2_clear_source (&c->connect_timer);
           g_debug ("connection %u: HTTP/2 established", c->id);
           if (c->channel)
             channel_update_connected (c->channel);
@@ -835,13 +731,13 @@ conn_ref (Connection *c)
 static void
 conn_close_io (Connection *c)
 {
-  clear_source (&c->read_source);
-  clear_source (&c->reread_source);
-  clear_source (&c->write_source);
-  clear_source (&c->flush_source);
-  clear_source (&c->connect_timer);
-  clear_source (&c->keepalive_timer);
-  clear_source (&c->ping_timer);
+  nb_grpc_h2_clear_source (&c->read_source);
+  nb_grpc_h2_clear_source (&c->reread_source);
+  nb_grpc_h2_clear_source (&c->write_source);
+  nb_grpc_h2_clear_source (&c->flush_source);
+  nb_grpc_h2_clear_source (&c->connect_timer);
+  nb_grpc_h2_clear_source (&c->keepalive_timer);
+  nb_grpc_h2_clear_source (&c->ping_timer);
   if (c->cancellable)
     g_cancellable_cancel (c->cancellable);
   if (c->tcp)
@@ -972,61 +868,30 @@ static void
 conn_flush (Connection *c)
 {
   g_autoptr (Connection) hold = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (c->state == CONN_DEAD || c->state == CONN_CONNECTING || c->session == NULL)
     return;
   hold = conn_ref (c);
 
-  for (;;)
+  switch (nb_grpc_h2_send (c->session, c->out, c->outbuf, &c->out_off, &error))
     {
-      GError *error = NULL;
-      gssize written;
-
-      if (c->out_off == c->outbuf->len)
+    case NB_GRPC_H2_SEND_DONE:
+      break;
+    case NB_GRPC_H2_SEND_BLOCKED:
+      if (c->write_source == NULL)
         {
-          /* Only refill an empty buffer: a TLS write that would block must be
-           * retried with the same bytes. */
-          g_byte_array_set_size (c->outbuf, 0);
-          c->out_off = 0;
-          while (c->outbuf->len < OUTBUF_FILL_LIMIT)
-            {
-              const uint8_t *data;
-              ssize_t n = nghttp2_session_mem_send (c->session, &data);
-
-              if (n < 0)
-                {
-                  conn_fail_literal (c, NB_GRPC_STATUS_UNAVAILABLE, "HTTP/2 send error: %s",
-                                     nghttp2_strerror ((int) n));
-                  return;
-                }
-              if (n == 0)
-                break;
-              g_byte_array_append (c->outbuf, data, (guint) n);
-            }
-          if (c->outbuf->len == 0)
-            break;
+          c->write_source = g_pollable_output_stream_create_source (c->out, NULL);
+          nb_grpc_h2_attach_source (c->write_source, G_SOURCE_FUNC (conn_write_ready_cb), c, NULL);
         }
-
-      written = g_pollable_output_stream_write_nonblocking (c->out, c->outbuf->data + c->out_off,
-                                                            c->outbuf->len - c->out_off, NULL, &error);
-      if (written < 0)
-        {
-          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-            {
-              g_error_free (error);
-              if (c->write_source == NULL)
-                {
-                  c->write_source = g_pollable_output_stream_create_source (c->out, NULL);
-                  attach_source (c->write_source, G_SOURCE_FUNC (conn_write_ready_cb), c, NULL);
-                }
-              return;
-            }
-          conn_fail_literal (c, NB_GRPC_STATUS_UNAVAILABLE, "write to %s failed: %s",
-                             c->channel ? c->channel->authority : "server", error->message);
-          g_error_free (error);
-          return;
-        }
-      c->out_off += written;
+      return;
+    case NB_GRPC_H2_SEND_ERROR:
+      if (error->domain == G_IO_ERROR)
+        conn_fail_literal (c, NB_GRPC_STATUS_UNAVAILABLE, "write to %s failed: %s",
+                           c->channel ? c->channel->authority : "server", error->message);
+      else
+        conn_fail_literal (c, NB_GRPC_STATUS_UNAVAILABLE, "%s", error->message);
+      return;
     }
 
   /* Everything is written. */
@@ -1052,7 +917,7 @@ conn_write_ready_cb (GObject *stream, gpointer data)
 {
   Connection *c = data;
 
-  clear_source (&c->write_source);
+  nb_grpc_h2_clear_source (&c->write_source);
   conn_flush (c);
   return G_SOURCE_REMOVE;
 }
@@ -1074,7 +939,7 @@ conn_schedule_flush (Connection *c)
     return;
   /* Borrowed pointer: conn_close_io() destroys the source before the
    * connection can go away. */
-  c->flush_source = idle_source (conn_flush_idle_cb, c, NULL);
+  c->flush_source = nb_grpc_h2_idle_source (conn_flush_idle_cb, c, NULL);
 }
 
 static void conn_arm_keepalive (Connection *c, guint ms);
@@ -1084,7 +949,7 @@ conn_ping_timeout_cb (gpointer data)
 {
   Connection *c = data;
 
-  clear_source (&c->ping_timer);
+  nb_grpc_h2_clear_source (&c->ping_timer);
   if (!c->ping_outstanding)
     return G_SOURCE_REMOVE;
   if (c->last_read_us > c->ping_sent_us)
@@ -1107,7 +972,7 @@ conn_keepalive_cb (gpointer data)
   gint64 idle_ms = (now - c->last_read_us) / 1000;
   int rv;
 
-  clear_source (&c->keepalive_timer);
+  nb_grpc_h2_clear_source (&c->keepalive_timer);
   if (c->ping_outstanding)
     return G_SOURCE_REMOVE;
   if (idle_ms + 1 < c->keepalive_time_ms)
@@ -1124,7 +989,7 @@ conn_keepalive_cb (gpointer data)
       return G_SOURCE_REMOVE;
     }
   c->ping_outstanding = TRUE;
-  c->ping_timer = timeout_source (MAX (c->keepalive_timeout_ms, 1), conn_ping_timeout_cb, c, NULL);
+  c->ping_timer = nb_grpc_h2_timeout_source (MAX (c->keepalive_timeout_ms, 1), conn_ping_timeout_cb, c, NULL);
   conn_flush (c);
   return G_SOURCE_REMOVE;
 }
@@ -1132,10 +997,10 @@ conn_keepalive_cb (gpointer data)
 static void
 conn_arm_keepalive (Connection *c, guint ms)
 {
-  clear_source (&c->keepalive_timer);
+  nb_grpc_h2_clear_source (&c->keepalive_timer);
   if (c->keepalive_time_ms == 0 || c->state == CONN_DEAD)
     return;
-  c->keepalive_timer = timeout_source (MAX (ms, 1), conn_keepalive_cb, c, NULL);
+  c->keepalive_timer = nb_grpc_h2_timeout_source (MAX (ms, 1), conn_keepalive_cb, c, NULL);
 }
 
 static gboolean conn_reread_cb (gpointer data);
@@ -1204,12 +1069,12 @@ conn_read_cb (GObject *stream, gpointer data)
 
   /* A TLS layer may hold decrypted input the socket source cannot see. */
   if (!drained && c->reread_source == NULL)
-    c->reread_source = idle_source (conn_reread_cb, c, NULL);
+    c->reread_source = nb_grpc_h2_idle_source (conn_reread_cb, c, NULL);
 
   if (c->ping_acked)
     {
       c->ping_acked = FALSE;
-      clear_source (&c->ping_timer);
+      nb_grpc_h2_clear_source (&c->ping_timer);
       conn_arm_keepalive (c, c->keepalive_time_ms);
       if (c->channel)
         channel_notify_ping_rtt (c->channel, c->ping_rtt_us);
@@ -1223,7 +1088,7 @@ conn_reread_cb (gpointer data)
 {
   Connection *c = data;
 
-  clear_source (&c->reread_source);
+  nb_grpc_h2_clear_source (&c->reread_source);
   conn_read_cb (NULL, c);
   return G_SOURCE_REMOVE;
 }
@@ -1233,7 +1098,7 @@ conn_connect_timeout_cb (gpointer data)
 {
   Connection *c = data;
 
-  clear_source (&c->connect_timer);
+  nb_grpc_h2_clear_source (&c->connect_timer);
   conn_fail_literal (c, NB_GRPC_STATUS_UNAVAILABLE, "connecting to %s timed out after %u ms",
                      c->channel ? c->channel->authority : "server", c->connect_timeout_ms);
   return G_SOURCE_REMOVE;
@@ -1280,7 +1145,7 @@ conn_start_session (Connection *c, GIOStream *stream)
   c->state = CONN_READY;
   c->last_read_us = g_get_monotonic_time ();
   c->read_source = g_pollable_input_stream_create_source (c->in, NULL);
-  attach_source (c->read_source, G_SOURCE_FUNC (conn_read_cb), c, NULL);
+  nb_grpc_h2_attach_source (c->read_source, G_SOURCE_FUNC (conn_read_cb), c, NULL);
   conn_arm_keepalive (c, c->keepalive_time_ms);
 
   while ((call = g_queue_pop_head (&c->pending)) != NULL)
@@ -1399,18 +1264,8 @@ conn_new (NbGrpcChannel *channel)
   address = g_network_address_new (channel->host, channel->port);
   g_socket_client_connect_async (client, address, c->cancellable, conn_tcp_connected_cb, conn_ref (c));
   if (c->connect_timeout_ms > 0)
-    c->connect_timer = timeout_source (c->connect_timeout_ms, conn_connect_timeout_cb, c, NULL);
+    c->connect_timer = nb_grpc_h2_timeout_source (c->connect_timeout_ms, conn_connect_timeout_cb, c, NULL);
   return c;
-}
-
-static char *
-format_grpc_timeout (gint64 remaining_us)
-{
-  gint64 ms = MAX (remaining_us / 1000, 1);
-
-  if (ms <= 99999999)
-    return g_strdup_printf ("%" G_GINT64_FORMAT "m", ms);
-  return g_strdup_printf ("%" G_GINT64_FORMAT "S", MIN (ms / 1000, 99999999));
 }
 
 static void
@@ -1438,7 +1293,7 @@ conn_start_call (Connection *c, NbGrpcCall *call)
   ADD_NV ("user-agent", USER_AGENT);
   if (call->deadline_us)
     {
-      timeout = format_grpc_timeout (call->deadline_us - g_get_monotonic_time ());
+      timeout = nb_grpc_h2_format_timeout (call->deadline_us - g_get_monotonic_time ());
       ADD_NV ("grpc-timeout", timeout);
     }
   if (call->metadata)
@@ -1490,7 +1345,7 @@ nb_grpc_call_dispose (GObject *object)
   NbGrpcCall *call = NB_GRPC_CALL (object);
 
   call_terminate (call, NGHTTP2_CANCEL);
-  clear_source (&call->dispatch_source);
+  nb_grpc_h2_clear_source (&call->dispatch_source);
   g_queue_clear_full (&call->events, (GDestroyNotify) event_free);
   G_OBJECT_CLASS (nb_grpc_call_parent_class)->dispose (object);
 }
@@ -1587,7 +1442,7 @@ nb_grpc_call_cancel (NbGrpcCall *call)
   hold = g_object_ref (call);
   call_terminate (call, NGHTTP2_CANCEL);
   g_queue_clear_full (&call->events, (GDestroyNotify) event_free);
-  clear_source (&call->dispatch_source);
+  nb_grpc_h2_clear_source (&call->dispatch_source);
   call->closed_emitted = TRUE;
   error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "call %s cancelled", call->path);
   g_signal_emit (call, call_signals[CALL_SIGNAL_CLOSED], 0, error);
@@ -1909,7 +1764,7 @@ channel_post_notice (NbGrpcChannel *self, GError *disconnected, GParamSpec *pspe
   n->channel = g_object_ref (self);
   n->disconnected = disconnected;
   n->pspec = pspec;
-  g_source_unref (idle_source (channel_notice_cb, n, channel_notice_free));
+  g_source_unref (nb_grpc_h2_idle_source (channel_notice_cb, n, channel_notice_free));
 }
 
 static void
@@ -2040,7 +1895,7 @@ nb_grpc_channel_open_call (NbGrpcChannel *self, const char *path, GHashTable *me
                    NO_RST);
         return call;
       }
-  if (!metadata_validate (metadata, &error))
+  if (!nb_grpc_h2_metadata_validate (metadata, &error))
     {
       call_fail (call, error, NO_RST);
       return call;
@@ -2050,7 +1905,7 @@ nb_grpc_channel_open_call (NbGrpcChannel *self, const char *path, GHashTable *me
       GHashTableIter iter;
       gpointer key, value;
 
-      call->metadata = header_table_new ();
+      call->metadata = nb_grpc_h2_header_table_new ();
       g_hash_table_iter_init (&iter, metadata);
       while (g_hash_table_iter_next (&iter, &key, &value))
         g_hash_table_insert (call->metadata, g_strdup (key), g_strdup (value));
@@ -2060,7 +1915,7 @@ nb_grpc_channel_open_call (NbGrpcChannel *self, const char *path, GHashTable *me
     {
       call->deadline_ms = deadline_ms;
       call->deadline_us = g_get_monotonic_time () + (gint64) deadline_ms * 1000;
-      call->deadline_source = timeout_source (deadline_ms, call_deadline_cb, call, NULL);
+      call->deadline_source = nb_grpc_h2_timeout_source (deadline_ms, call_deadline_cb, call, NULL);
     }
 
   c = channel_get_connection (self);
@@ -2089,7 +1944,7 @@ unary_data_free (gpointer data)
 {
   UnaryData *u = data;
 
-  clear_source (&u->cancel_source);
+  nb_grpc_h2_clear_source (&u->cancel_source);
   if (u->call)
     {
       g_clear_signal_handler (&u->message_id, u->call);
@@ -2126,7 +1981,7 @@ unary_on_closed (NbGrpcCall *call, const GError *error, gpointer data)
 
   g_clear_signal_handler (&u->message_id, call);
   g_clear_signal_handler (&u->closed_id, call);
-  clear_source (&u->cancel_source);
+  nb_grpc_h2_clear_source (&u->cancel_source);
 
   if (u->error)
     g_task_return_error (task, g_steal_pointer (&u->error));

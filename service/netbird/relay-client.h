@@ -121,7 +121,8 @@ NbRelayClient *nb_relay_client_new (const char *relay_url,
                                     GError    **error);
 
 /* The token from management's RelayConfig (tokenPayload, tokenSignature);
- * used by the next (re)connection. FALSE + error if it cannot be encoded. */
+ * used by the next (re)connection. FALSE + an NB_RELAY_MSG_ERROR if it
+ * cannot be encoded (bad base64 signature, too long). */
 gboolean    nb_relay_client_set_token (NbRelayClient *self,
                                        const char    *token_payload,
                                        const char    *token_signature,

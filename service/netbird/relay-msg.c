@@ -12,6 +12,8 @@
 
 #include <sodium.h>
 
+#include "nb-sodium.h"
+
 G_DEFINE_QUARK (nb-relay-msg-error-quark, nb_relay_msg_error)
 
 G_STATIC_ASSERT (NB_RELAY_PEER_ID_LEN == NB_RELAY_PEER_ID_PREFIX_LEN + crypto_hash_sha256_BYTES);
@@ -24,20 +26,9 @@ G_STATIC_ASSERT (sizeof (NbRelayPeerId) == NB_RELAY_PEER_ID_LEN);
 static const guint8 auth_magic[NB_RELAY_AUTH_MAGIC_LEN] = { 0x21, 0x12, 0xA4, 0x42 };
 
 #define AUTH_HEADER_LEN (NB_RELAY_HEADER_LEN + NB_RELAY_AUTH_MAGIC_LEN + NB_RELAY_PEER_ID_LEN)
+#define BASE64_ALPHABET \
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 #define TRANSPORT_HEADER_LEN (NB_RELAY_HEADER_LEN + NB_RELAY_PEER_ID_LEN)
-
-static void
-ensure_sodium (void)
-{
-  static gsize initialised = 0;
-
-  if (g_once_init_enter (&initialised))
-    {
-      if (sodium_init () < 0)
-        g_error ("libsodium could not be initialised");
-      g_once_init_leave (&initialised, 1);
-    }
-}
 
 /* ---- peer IDs ---------------------------------------------------------- */
 
@@ -48,7 +39,7 @@ nb_relay_peer_id_from_key (NbRelayPeerId *out,
   g_return_if_fail (out != NULL);
   g_return_if_fail (peer_key != NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
   memcpy (out->bytes, NB_RELAY_PEER_ID_PREFIX, NB_RELAY_PEER_ID_PREFIX_LEN);
   crypto_hash_sha256 (out->bytes + NB_RELAY_PEER_ID_PREFIX_LEN,
                       (const guint8 *) peer_key, strlen (peer_key));
@@ -538,7 +529,7 @@ nb_relay_auth_payload_new (const char *token_payload,
   g_return_val_if_fail (token_signature != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
 
   payload_len = strlen (token_payload);
   if (payload_len == 0)
@@ -549,8 +540,11 @@ nb_relay_auth_payload_new (const char *token_payload,
     }
 
   /* Strict standard base64 with padding; one spare byte in @sig so that a
-   * longer signature is seen as such rather than as a decoding failure. */
-  if (sodium_base642bin (sig, sizeof sig, token_signature, strlen (token_signature),
+   * longer signature is seen as such rather than as a decoding failure.
+   * libsodium 1.0.18 reads bytes >= 0x80 as '/', so the alphabet is checked
+   * first (found by tests/fuzz/fuzz-relay-token.c). */
+  if (strspn (token_signature, BASE64_ALPHABET) != strlen (token_signature) ||
+      sodium_base642bin (sig, sizeof sig, token_signature, strlen (token_signature),
                          NULL, &sig_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
       *end != '\0' || sig_len != NB_RELAY_AUTH_SIGNATURE_LEN)
     {
@@ -588,7 +582,7 @@ hmac_sha256 (guint8        out[NB_RELAY_AUTH_SIGNATURE_LEN],
 {
   crypto_auth_hmacsha256_state st;
 
-  ensure_sodium ();
+  nb_sodium_init ();
   crypto_auth_hmacsha256_init (&st, secret, secret_len);
   crypto_auth_hmacsha256_update (&st, data, len);
   crypto_auth_hmacsha256_final (&st, out);

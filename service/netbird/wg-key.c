@@ -22,6 +22,8 @@
 
 #include <sodium.h>
 
+#include "nb-sodium.h"
+
 G_STATIC_ASSERT (sizeof (NbWgKey) == NB_WG_KEY_LEN);
 G_STATIC_ASSERT (NB_WG_KEY_LEN == crypto_scalarmult_curve25519_BYTES);
 G_STATIC_ASSERT (NB_WG_KEY_B64_SIZE ==
@@ -32,19 +34,6 @@ G_STATIC_ASSERT (NB_WG_KEY_B64_SIZE ==
 
 G_DEFINE_QUARK (nb-wg-key-error-quark, nb_wg_key_error)
 
-static void
-ensure_sodium (void)
-{
-  static gsize initialised = 0;
-
-  if (g_once_init_enter (&initialised))
-    {
-      if (sodium_init () < 0)
-        g_error ("libsodium could not be initialised");
-      g_once_init_leave (&initialised, 1);
-    }
-}
-
 /* ---- generation and derivation ----------------------------------------- */
 
 void
@@ -52,7 +41,7 @@ nb_wg_key_generate_private (NbWgKey *out_private)
 {
   g_return_if_fail (out_private != NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
   randombytes_buf (out_private->bytes, sizeof out_private->bytes);
   /* Clamp like `wg genkey` (RFC 7748 decodeScalar25519). */
   out_private->bytes[0] &= 248;
@@ -69,7 +58,7 @@ nb_wg_key_derive_public (const NbWgKey *private_key,
   g_return_if_fail (private_key != NULL);
   g_return_if_fail (out_public != NULL);
 
-  ensure_sodium ();
+  nb_sodium_init ();
   /* crypto_scalarmult_curve25519_base() clamps the scalar itself, so an
    * unclamped private key gives the same public key as `wg pubkey`. It
    * cannot fail: a clamped scalar never maps the base point to zero. */

@@ -406,6 +406,44 @@ stop_server (NbRelayServer *server)
   drain ();
 }
 
+/* Hold 127.0.0.1:@port (0: any) bound but not listening: connections are
+ * refused and no parallel test process can take the port, while a relay
+ * server may still listen on it (both sides use SO_REUSEADDR). */
+static GSocket *
+reserve_port (guint16 port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, port);
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (sock, addr, TRUE, &error));
+  g_assert_no_error (error);
+  return sock;
+}
+
+static guint16
+socket_port (GSocket *sock)
+{
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (sock, NULL);
+
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+}
+
+/* Stop @server but keep its port from other processes until the restart. */
+static GSocket *
+stop_server_keep_port (NbRelayServer *server)
+{
+  GSocket *reserved;
+
+  nb_relay_server_stop (server);
+  reserved = reserve_port (nb_relay_server_get_port (server));
+  drain ();
+  return reserved;
+}
+
 static GBytes *
 bytes_of (const char *s)
 {
@@ -1146,6 +1184,7 @@ test_peer_state_resubscribe (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *url = g_strdup (nb_relay_server_get_url (server));
   guint16 port = nb_relay_server_get_port (server);
+  g_autoptr(GSocket) reserved = NULL;
   NbRelayPeerId id_b;
   ClientRec ra, rb;
 
@@ -1156,11 +1195,12 @@ test_peer_state_resubscribe (void)
   g_assert_true (nb_relay_client_subscribe (a, &id_b, 1, &error)); /* recorded only */
   start_and_wait_connected (a, &ra);
 
-  stop_server (server);
+  reserved = stop_server_keep_port (server);
   g_clear_object (&server);
   WAIT_UINT_AT_LEAST (ra.disconnected, 1);
 
   server2 = start_server (SECRET, port);
+  g_clear_object (&reserved);
   WAIT_UINT_AT_LEAST (ra.connected, 2);
   b = new_client (url, KEY_B, SECRET, &rb);
   start_and_wait_connected (b, &rb);
@@ -1289,6 +1329,7 @@ test_reconnect (void)
   g_autoptr(GBytes) hello = bytes_of ("after restart");
   g_autofree char *url = g_strdup (nb_relay_server_get_url (server));
   guint16 port = nb_relay_server_get_port (server);
+  g_autoptr(GSocket) reserved = NULL;
   ClientRec ra, rb;
   ConnRec cold, cb;
 
@@ -1302,7 +1343,7 @@ test_reconnect (void)
   conn_rec_init (&cold, a_to_b);
 
   /* the server goes away: CLOSE, then refused connections with backoff */
-  stop_server (server);
+  reserved = stop_server_keep_port (server);
   g_clear_object (&server);
   WAIT_UINT_AT_LEAST (ra.disconnected, 1);
   g_assert_error (ra.first_error, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_CLOSED_BY_SERVER);
@@ -1319,6 +1360,7 @@ test_reconnect (void)
   new_token = make_token (OTHER_SECRET, 3600);
   g_assert_true (nb_relay_client_set_token (a, new_token->payload, new_token->signature, &error));
   server = start_server (OTHER_SECRET, port);
+  g_clear_object (&reserved);
   WAIT_UINT_AT_LEAST (ra.connected, 2);
   g_assert_cmpstr (ra.instance_url, ==, url);
   g_assert_null (nb_relay_client_get_last_error (a));
@@ -1595,6 +1637,51 @@ test_same_id_replaces (void)
   server_rec_clear (&srec);
 }
 
+/* Stopping (or dropping) the server from its own signal handlers is safe. */
+static void
+on_peer_connected_stop (NbRelayServer *server,
+                        const char    *id,
+                        gpointer       user_data)
+{
+  nb_relay_server_stop (server);
+}
+
+static void
+on_peer_connected_unref (NbRelayServer *server,
+                         const char    *id,
+                         gpointer       user_data)
+{
+  NbRelayServer **slot = user_data;
+
+  g_clear_object (slot);
+}
+
+static void
+test_stop_in_handler (void)
+{
+  for (guint round = 0; round < 2; round++)
+    {
+      NbRelayServer *server = start_server (SECRET, 0);
+      g_autoptr(NbRelayClient) client = NULL;
+      ClientRec rec;
+
+      if (round == 0)
+        g_signal_connect (server, "peer-connected", G_CALLBACK (on_peer_connected_stop), NULL);
+      else
+        g_signal_connect (server, "peer-connected", G_CALLBACK (on_peer_connected_unref), &server);
+      client_rec_init (&rec);
+      client = new_client (nb_relay_server_get_url (server), KEY_A, SECRET, &rec);
+      nb_relay_client_set_backoff (client, 60000, 60000);
+      g_assert_true (nb_relay_client_start (client, NULL));
+      WAIT_UINT_AT_LEAST (rec.disconnected, 1);
+      nb_relay_client_stop (client);
+      g_clear_object (&client);
+      g_clear_object (&server);
+      drain ();
+      client_rec_clear (&rec);
+    }
+}
+
 /* A client that drops the TCP connection in the middle of a frame. */
 typedef struct {
   GSocketConnection *conn;
@@ -1819,18 +1906,18 @@ test_client_auth_timeout (void)
 static void
 test_client_connect_refused (void)
 {
-  g_autoptr(NbRelayServer) server = start_server (SECRET, 0);
-  g_autofree char *url = g_strdup (nb_relay_server_get_url (server));
+  g_autoptr(GSocket) reserved = reserve_port (0); /* bound, not listening */
+  g_autofree char *url = g_strdup_printf ("rel://127.0.0.1:%u", (guint) socket_port (reserved));
   g_autoptr(NbRelayClient) client = NULL;
   g_autoptr(GError) error = NULL;
   ClientRec rec;
 
-  stop_server (server); /* nothing listens on the port now */
   client_rec_init (&rec);
   client = new_client (url, KEY_A, SECRET, &rec);
   g_assert_true (nb_relay_client_start (client, &error));
   WAIT_UINT_AT_LEAST (rec.disconnected, 3);
   g_assert_error (rec.error, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_CONNECT);
+  g_assert_cmpuint (rec.connected, ==, 0);
   /* dropping the client while it waits to reconnect is fine */
   g_clear_object (&client);
   drain ();
@@ -1940,6 +2027,7 @@ main (int    argc,
   g_test_add_func ("/relay/hostile/after-auth", test_hostile_after_auth);
   g_test_add_func ("/relay/hostile/same-id", test_same_id_replaces);
   g_test_add_func ("/relay/hostile/mid-frame", test_hostile_mid_frame);
+  g_test_add_func ("/relay/server/stop-in-handler", test_stop_in_handler);
   g_test_add_func ("/relay/client/malformed-from-server", test_client_malformed_from_server);
   g_test_add_func ("/relay/client/auth-timeout", test_client_auth_timeout);
   g_test_add_func ("/relay/client/connect-refused", test_client_connect_refused);
