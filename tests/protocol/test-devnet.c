@@ -13,6 +13,8 @@
  */
 #include "config.h"
 
+#include "json-line.h"
+
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -79,56 +81,6 @@ run_for (guint ms)
 
 /* ------------------------------------------------------------------------ */
 /* Flat JSON (what devnet-test-client.js prints) */
-
-/* The value of "key" in @line: strings unescaped, other values as text.
- * NULL when absent. */
-static char *
-json_get (const char *line, const char *key)
-{
-  g_autofree char *needle = g_strdup_printf ("\"%s\":", key);
-  const char *p = strstr (line, needle);
-  GString *out;
-
-  if (p == NULL)
-    return NULL;
-  p += strlen (needle);
-  if (*p != '"')
-    {
-      const char *end = p + strcspn (p, ",}");
-
-      return g_strndup (p, end - p);
-    }
-  out = g_string_new (NULL);
-  for (p++; *p && *p != '"'; p++)
-    {
-      if (*p == '\\' && p[1])
-        {
-          p++;
-          switch (*p)
-            {
-            case 'n': g_string_append_c (out, '\n'); break;
-            case 't': g_string_append_c (out, '\t'); break;
-            case 'u':
-              g_string_append_c (out, '?');
-              p += MIN (strlen (p) - 1, 4);
-              break;
-            default: g_string_append_c (out, *p); break;
-            }
-        }
-      else
-        g_string_append_c (out, *p);
-    }
-  return g_string_free (out, FALSE);
-}
-
-static gint64
-json_int (const char *line, const char *key)
-{
-  g_autofree char *v = json_get (line, key);
-
-  g_assert_nonnull (v);
-  return g_ascii_strtoll (v, NULL, 10);
-}
 
 static void
 assert_json (const char *line, const char *key, const char *expected)
