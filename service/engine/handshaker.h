@@ -135,8 +135,8 @@ const char *nb_handshaker_get_remote_key (NbHandshaker *self);
 gboolean    nb_handshaker_is_controller (NbHandshaker *self);
 
 /* Builds an OFFER from the current local state and sends it; on success it
- * becomes the outstanding offer. Needs a sender and a local function.
- * Errors: those of the send function. */
+ * becomes the outstanding offer. Needs a sender (without a local function
+ * the offer is empty). Errors: those of the send function. */
 gboolean nb_handshaker_send_offer (NbHandshaker *self, GError **error);
 
 /* Takes a message from the remote for processing (copied; the signals come

@@ -67,3 +67,47 @@ _nb_turn_listening() {
 
 # nb_turn_stop: stops coturn (nb_cleanup does it too).
 nb_turn_stop() { nb_kill turnserver; }
+
+# nb_turn_start_rest SECRET_FILE: starts coturn in REST mode
+# (use-auth-secret, static-auth-secret = the first line of SECRET_FILE, put
+# into the config file, never on the command line), as NetBird's TURN
+# credentials expect (user = expiry time, password = base64 HMAC-SHA1), and
+# waits until it listens on 10.77.0.3:3478/udp.  Exports NB_TURN_ADDR,
+# NB_TURN_PORT, NB_TURN_REALM.  Log: $NB_LAB/log/turnserver.log.
+nb_turn_start_rest() {
+	local dir="$NB_LAB/turn" secret
+	export NB_TURN_ADDR NB_TURN_PORT NB_TURN_REALM
+	nb_require_cmd turnserver
+	IFS= read -r secret < "$1" || [ -n "$secret" ] || { nb_log "no secret in $1"; return 1; }
+	nb_net_host "$NB_TURN_NS" "$NB_TURN_ADDR" || return 1
+	mkdir -p "$dir"
+	(
+		umask 077
+		cat > "$dir/turnserver.conf" <<-EOF2
+		listening-ip=$NB_TURN_ADDR
+		relay-ip=$NB_TURN_ADDR
+		listening-port=$NB_TURN_PORT
+		min-port=$NB_TURN_MIN_PORT
+		max-port=$NB_TURN_MAX_PORT
+		use-auth-secret
+		static-auth-secret=$secret
+		realm=$NB_TURN_REALM
+		fingerprint
+		no-tls
+		no-dtls
+		no-cli
+		no-software-attribute
+		userdb=$dir/turndb
+		pidfile=$dir/turnserver.pid
+		log-file=stdout
+		simple-log
+		verbose
+		EOF2
+	)
+	secret=
+	nb_spawn turnserver ip netns exec "$NB_TURN_NS" turnserver -c "$dir/turnserver.conf"
+	if ! nb_wait_until 10 "coturn listening on $NB_TURN_ADDR:$NB_TURN_PORT" _nb_turn_listening; then
+		nb_alive turnserver || nb_log "turnserver exited; see $NB_LAB/log/turnserver.log"
+		return 1
+	fi
+}
