@@ -11,13 +11,13 @@ NB_TURN_REALM=netbird.test
 NB_TURN_MIN_PORT=49160
 NB_TURN_MAX_PORT=49260
 
-# nb_turn_start [USER PASS]: starts coturn with long-term credentials for
-# USER/PASS (default nbuser/nbpass) and waits until it listens on
-# 10.77.0.3:3478/udp.  Exports NB_TURN_ADDR, NB_TURN_PORT, NB_TURN_USER,
-# NB_TURN_PASS, NB_TURN_REALM.  Log: $NB_LAB/log/turnserver.log.
-nb_turn_start() {
-	local dir="$NB_LAB/turn"
-	export NB_TURN_USER=${1:-nbuser} NB_TURN_PASS=${2:-nbpass}
+# _nb_turn_run AUTH_LINES...: writes coturn's config with the given
+# authentication lines and starts it in its own namespace on the hub, then
+# waits until it listens.  A config file, not arguments, so no password or
+# secret is in ps output; -c (not -n) keeps the host's
+# /etc/turnserver.conf out.
+_nb_turn_run() {
+	local dir="$NB_LAB/turn" line
 	export NB_TURN_ADDR NB_TURN_PORT NB_TURN_REALM
 	nb_require_cmd turnserver
 	# nb_net_attach gives it a default route via the never-answering
@@ -26,37 +26,55 @@ nb_turn_start() {
 	# allocation (lab F9).
 	nb_net_host "$NB_TURN_NS" "$NB_TURN_ADDR" || return 1
 	mkdir -p "$dir"
-	# A config file, not arguments, so the password is not in ps output.
-	# -n is not used: it would make coturn ignore this file; -c also keeps
-	# the host's /etc/turnserver.conf out.
 	(
 		umask 077
-		cat > "$dir/turnserver.conf" <<-EOF
-		listening-ip=$NB_TURN_ADDR
-		relay-ip=$NB_TURN_ADDR
-		listening-port=$NB_TURN_PORT
-		min-port=$NB_TURN_MIN_PORT
-		max-port=$NB_TURN_MAX_PORT
-		lt-cred-mech
-		user=$NB_TURN_USER:$NB_TURN_PASS
-		realm=$NB_TURN_REALM
-		fingerprint
-		no-tls
-		no-dtls
-		no-cli
-		no-software-attribute
-		userdb=$dir/turndb
-		pidfile=$dir/turnserver.pid
-		log-file=stdout
-		simple-log
-		verbose
-		EOF
+		{
+			for line in "$@"; do printf '%s\n' "$line"; done
+			cat <<-EOF
+			listening-ip=$NB_TURN_ADDR
+			relay-ip=$NB_TURN_ADDR
+			listening-port=$NB_TURN_PORT
+			min-port=$NB_TURN_MIN_PORT
+			max-port=$NB_TURN_MAX_PORT
+			realm=$NB_TURN_REALM
+			fingerprint
+			no-tls
+			no-dtls
+			no-cli
+			no-software-attribute
+			userdb=$dir/turndb
+			pidfile=$dir/turnserver.pid
+			log-file=stdout
+			simple-log
+			verbose
+			EOF
+		} > "$dir/turnserver.conf"
 	)
 	nb_spawn turnserver ip netns exec "$NB_TURN_NS" turnserver -c "$dir/turnserver.conf"
 	if ! nb_wait_until 10 "coturn listening on $NB_TURN_ADDR:$NB_TURN_PORT" _nb_turn_listening; then
 		nb_alive turnserver || nb_log "turnserver exited; see $NB_LAB/log/turnserver.log"
 		return 1
 	fi
+}
+
+# nb_turn_start [USER PASS]: starts coturn with long-term credentials for
+# USER/PASS (default nbuser/nbpass) and waits until it listens on
+# 10.77.0.3:3478/udp.  Exports NB_TURN_ADDR, NB_TURN_PORT, NB_TURN_USER,
+# NB_TURN_PASS, NB_TURN_REALM.  Log: $NB_LAB/log/turnserver.log.
+nb_turn_start() {
+	export NB_TURN_USER=${1:-nbuser} NB_TURN_PASS=${2:-nbpass}
+	_nb_turn_run lt-cred-mech "user=$NB_TURN_USER:$NB_TURN_PASS"
+}
+
+# nb_turn_start_rest SECRET_FILE: starts coturn in REST mode
+# (use-auth-secret, static-auth-secret = the first line of SECRET_FILE), as
+# NetBird's TURN credentials expect (user = expiry time, password = base64
+# HMAC-SHA1), and waits until it listens on 10.77.0.3:3478/udp.  Exports
+# NB_TURN_ADDR, NB_TURN_PORT, NB_TURN_REALM.  Log: $NB_LAB/log/turnserver.log.
+nb_turn_start_rest() {
+	local secret
+	IFS= read -r secret < "$1" || [ -n "$secret" ] || { nb_log "no secret in $1"; return 1; }
+	_nb_turn_run use-auth-secret "static-auth-secret=$secret"
 }
 
 _nb_turn_listening() {
@@ -67,47 +85,3 @@ _nb_turn_listening() {
 
 # nb_turn_stop: stops coturn (nb_cleanup does it too).
 nb_turn_stop() { nb_kill turnserver; }
-
-# nb_turn_start_rest SECRET_FILE: starts coturn in REST mode
-# (use-auth-secret, static-auth-secret = the first line of SECRET_FILE, put
-# into the config file, never on the command line), as NetBird's TURN
-# credentials expect (user = expiry time, password = base64 HMAC-SHA1), and
-# waits until it listens on 10.77.0.3:3478/udp.  Exports NB_TURN_ADDR,
-# NB_TURN_PORT, NB_TURN_REALM.  Log: $NB_LAB/log/turnserver.log.
-nb_turn_start_rest() {
-	local dir="$NB_LAB/turn" secret
-	export NB_TURN_ADDR NB_TURN_PORT NB_TURN_REALM
-	nb_require_cmd turnserver
-	IFS= read -r secret < "$1" || [ -n "$secret" ] || { nb_log "no secret in $1"; return 1; }
-	nb_net_host "$NB_TURN_NS" "$NB_TURN_ADDR" || return 1
-	mkdir -p "$dir"
-	(
-		umask 077
-		cat > "$dir/turnserver.conf" <<-EOF2
-		listening-ip=$NB_TURN_ADDR
-		relay-ip=$NB_TURN_ADDR
-		listening-port=$NB_TURN_PORT
-		min-port=$NB_TURN_MIN_PORT
-		max-port=$NB_TURN_MAX_PORT
-		use-auth-secret
-		static-auth-secret=$secret
-		realm=$NB_TURN_REALM
-		fingerprint
-		no-tls
-		no-dtls
-		no-cli
-		no-software-attribute
-		userdb=$dir/turndb
-		pidfile=$dir/turnserver.pid
-		log-file=stdout
-		simple-log
-		verbose
-		EOF2
-	)
-	secret=
-	nb_spawn turnserver ip netns exec "$NB_TURN_NS" turnserver -c "$dir/turnserver.conf"
-	if ! nb_wait_until 10 "coturn listening on $NB_TURN_ADDR:$NB_TURN_PORT" _nb_turn_listening; then
-		nb_alive turnserver || nb_log "turnserver exited; see $NB_LAB/log/turnserver.log"
-		return 1
-	fi
-}
