@@ -12,7 +12,7 @@ PACKAGES="
   libnghttp2-dev libsecret-1-dev libgtk-4-dev libnma-gtk4-dev libnma-headers
   libglib-testing-0-dev libgnutls28-dev appstream openssl
   network-manager dbus dbus-bin wireguard-go wireguard-tools coturn
-  nftables iproute2 iputils-ping socat procps xvfb xauth
+  nftables iproute2 iputils-ping socat procps xvfb xauth python3-gi gir1.2-glib-2.0
   nodejs
 "
 
