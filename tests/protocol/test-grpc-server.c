@@ -19,45 +19,13 @@
 
 #include "grpc.h"
 #include "grpc-server.h"
+#include "grpc-test-util.h"
 
 #define WAIT_MS    15000 /* generous bound for anything that should happen */
 #define ECHO       "/nbtest.Echo/"
 #define SMALL_LIMIT (64 * 1024)
 
-/* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-run_until (const gboolean *flag, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return *flag;
-}
-
 #define RUN_UNTIL(flag) g_assert_true (run_until (&(flag), WAIT_MS))
-
-static void
-run_for (guint ms)
-{
-  gboolean never = FALSE;
-
-  run_until (&never, ms);
-}
 
 /* Iterates until *@counter >= @n (or WAIT_MS); asserts it got there. */
 static void
@@ -75,82 +43,8 @@ wait_count (const guint *counter, guint n)
   g_assert_cmpuint (*counter, >=, n);
 }
 
-static void
-drain_context (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
 /* ------------------------------------------------------------------------ */
-/* nbtest.Msg, hand-encoded */
-
-typedef struct {
-  const void *data;
-  gsize data_len;
-  guint32 response_size;
-  gint32 status;
-  const char *message;
-  guint32 count;
-  guint32 delay_ms;
-} Msg;
-
-static void
-put_varint (GByteArray *out, guint64 v)
-{
-  do
-    {
-      guint8 b = v & 0x7f;
-
-      v >>= 7;
-      if (v)
-        b |= 0x80;
-      g_byte_array_append (out, &b, 1);
-    }
-  while (v);
-}
-
-static void
-put_len_field (GByteArray *out, guint field, const void *data, gsize len)
-{
-  put_varint (out, (field << 3) | 2);
-  put_varint (out, len);
-  g_byte_array_append (out, data, len);
-}
-
-static void
-put_varint_field (GByteArray *out, guint field, guint64 v)
-{
-  if (v == 0)
-    return;
-  put_varint (out, field << 3);
-  put_varint (out, v);
-}
-
-static GBytes *
-msg_encode (const Msg *m)
-{
-  GByteArray *out = g_byte_array_new ();
-
-  if (m->data_len)
-    put_len_field (out, 1, m->data, m->data_len);
-  put_varint_field (out, 2, m->response_size);
-  put_varint_field (out, 3, (guint64) (gint64) m->status);
-  if (m->message)
-    put_len_field (out, 4, m->message, strlen (m->message));
-  put_varint_field (out, 5, m->count);
-  put_varint_field (out, 6, m->delay_ms);
-  return g_byte_array_free_to_bytes (out);
-}
-
-static GBytes *
-msg_with_data (const char *text)
-{
-  Msg m = { .data = text, .data_len = strlen (text) };
-
-  return msg_encode (&m);
-}
+/* nbtest.Msg decoding (encoding: grpc-test-util.c) */
 
 /* A decoded request; a malformed one decodes as far as it goes and sets
  * @valid FALSE (the handlers answer INVALID_ARGUMENT). */
