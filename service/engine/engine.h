@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * NbEngine: one NetBird peer (NetBird's client/internal/engine.go, the
+ * parts about peers). It owns the control-plane clients (management,
+ * signal, relay manager), follows management's network map (adds, updates
+ * and removes NbPeerConn), routes signal messages to the peer connections
+ * by sender key, and drives one WireGuard device through NbWgBackend,
+ * which its owner gives it (the CLI: NbWgUapi; the NetworkManager service:
+ * its own). No NetworkManager here, no IP or DNS handling: the overlay
+ * address, routes and DNS are reported ("network-map") for the owner to
+ * apply.
+ *
+ * Start: identity from the state directory (a WireGuard private key file,
+ * made 0600 on first start; never logged), management login (setup key
+ * only when not registered yet), WireGuard device set up (private key,
+ * listen port), then Sync, signal and relay clients; "started" when the
+ * first network map is applied. Failures before "started" are the start's
+ * GError (wrong setup key, unreachable management, bad key file ...).
+ *
+ * Signals (main context):
+ *   "started"       (NbEngine *)
+ *   "network-map"   (NbEngine *, const NbNetworkMap *map): after each
+ *                   applied map (own address, routes, DNS for the owner)
+ *   "failed"        (NbEngine *, const GError *reason): the engine cannot go
+ *                   on (peer removed or login expired at management, the
+ *                   WireGuard device died); it has stopped itself.
+ *
+ * Log domain "nb-engine".
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "network-map.h"
+#include "peer-conn.h"
+#include "peer-status.h"
+#include "wg-backend.h"
+
+G_BEGIN_DECLS
+
+#define NB_ENGINE_DEFAULT_INTERFACE   "wt0"
+#define NB_ENGINE_DEFAULT_LISTEN_PORT 51820
+#define NB_ENGINE_PRIVATE_KEY_FILE    "wg-private.key"
+/* What we tell management and peers (a real server treats versions below
+ * 0.29.3 as old, and peers use it for feature checks): NetBird's version
+ * whose behaviour we follow. */
+#define NB_ENGINE_NETBIRD_VERSION     "0.36.0"
+
+#define NB_ENGINE_ERROR (nb_engine_error_quark ())
+GQuark nb_engine_error_quark (void);
+
+typedef enum {
+  NB_ENGINE_ERROR_INVALID_CONFIG,
+  NB_ENGINE_ERROR_STATE,       /* state directory or key file */
+  NB_ENGINE_ERROR_STOPPED,     /* stopped before it started */
+} NbEngineError;
+
+typedef struct {
+  char    *management_url;     /* required */
+  char    *setup_key;          /* secret; NULL when already registered */
+  char    *state_dir;          /* required; created 0700 if missing */
+  char    *hostname;           /* NULL: the machine's */
+  guint16  listen_port;        /* WireGuard's; 0: NB_ENGINE_DEFAULT_LISTEN_PORT */
+  gboolean force_relay;        /* no ICE */
+  gboolean allow_direct;       /* default TRUE */
+  char   **interface_blacklist;/* NULL: NetBird's list */
+  GTlsDatabase *tls_database;  /* NULL: the system's */
+} NbEngineConfig;
+
+void nb_engine_config_init  (NbEngineConfig *config);
+void nb_engine_config_clear (NbEngineConfig *config);   /* wipes the setup key */
+
+#define NB_TYPE_ENGINE (nb_engine_get_type ())
+G_DECLARE_FINAL_TYPE (NbEngine, nb_engine, NB, ENGINE, GObject)
+
+/* @config is copied. @backend: the WireGuard device (referenced; the
+ * owner starts and stops it). */
+NbEngine *nb_engine_new (const NbEngineConfig *config,
+                         NbWgBackend          *backend,
+                         GError              **error);
+
+void     nb_engine_start_async  (NbEngine            *self,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data);
+gboolean nb_engine_start_finish (NbEngine      *self,
+                                 GAsyncResult  *result,
+                                 GError       **error);
+/* Closes every peer connection (WireGuard peers removed), stops the
+ * clients. Idempotent. */
+void     nb_engine_stop (NbEngine *self);
+
+const char       *nb_engine_get_public_key (NbEngine *self);
+NbStatusRecorder *nb_engine_get_status     (NbEngine *self);
+/* The last applied map; NULL before the first. */
+const NbNetworkMap *nb_engine_get_network_map (NbEngine *self);
+/* Borrowed; NULL for an unknown key. */
+NbPeerConn       *nb_engine_get_peer_conn  (NbEngine *self, const char *key);
+/* The local network changed (NM's roaming/resume events): every peer
+ * re-gathers at once. */
+void              nb_engine_network_changed (NbEngine *self);
+
+G_END_DECLS
