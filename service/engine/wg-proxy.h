@@ -55,8 +55,12 @@ G_BEGIN_DECLS
 #define NB_WG_PROXY_MAX_DATAGRAM 65535
 
 /* Sends @n_datagrams datagrams (@datagrams[i], @lengths[i] bytes) to the
- * remote peer. Returns how many were taken (the rest are counted as
- * dropped); a transport that cannot send now returns 0. */
+ * remote peer. Returns how many were taken, counted from the first (the
+ * rest are counted as dropped); a transport that cannot send now returns 0.
+ * The buffers are the proxy's and valid only during the call: a transport
+ * that sends later copies. The function may call back into the proxy
+ * (set_transport, deliver, close); a transport replaced from inside its own
+ * call is destroyed after the call returns. */
 typedef guint (*NbWgProxySendFunc) (const guint8 *const *datagrams,
                                     const gsize         *lengths,
                                     guint                n_datagrams,
@@ -70,7 +74,10 @@ typedef struct {
   guint64 dropped_no_transport;  /* pending queue overflow */
   guint64 dropped_transport;     /* the transport did not take them */
   guint64 dropped_foreign;       /* datagrams to the proxy not from WireGuard */
-  guint64 dropped_write;         /* writes to WireGuard that failed */
+  guint64 dropped_write;         /* writes to WireGuard that failed, and
+                                  * delivered datagrams dropped because
+                                  * 1024 were already waiting for WireGuard
+                                  * to read (oldest first) */
   guint64 handshakes_replayed;   /* pending initiations sent when a
                                   * transport came, plus replay calls */
   gint64  last_initiation_us;    /* monotonic time of the newest
@@ -87,7 +94,8 @@ G_DECLARE_FINAL_TYPE (NbWgProxy, nb_wg_proxy, NB, WG_PROXY, GObject)
 NbWgProxy *nb_wg_proxy_new (GInetSocketAddress *wg_address,
                             GError            **error);
 
-/* The proxy socket's address: the peer's WireGuard endpoint. */
+/* The proxy socket's address: the peer's WireGuard endpoint. Owned by the
+ * proxy (transfer none), valid for its lifetime, also after close. */
 GInetSocketAddress *nb_wg_proxy_get_local_address (NbWgProxy *self);
 
 /* Sets the transport for datagrams from WireGuard (NULL: none; they are
@@ -99,13 +107,16 @@ void nb_wg_proxy_set_transport (NbWgProxy         *self,
                                 GDestroyNotify     destroy);
 gboolean nb_wg_proxy_has_transport (NbWgProxy *self);
 
-/* A datagram from the peer, for WireGuard (copied). */
+/* A datagram from the peer, for WireGuard (copied). Queued (at most 1024,
+ * oldest dropped) and written from a high-priority idle source, at once
+ * when NB_WG_PROXY_BATCH are queued. Dropped after close. */
 void nb_wg_proxy_deliver (NbWgProxy    *self,
                           const guint8 *data,
                           gsize         length);
 
 /* Sends the newest handshake initiation again on the current transport;
- * FALSE when there is none or no transport. */
+ * FALSE when there is none, no transport, or the transport did not take
+ * it. */
 gboolean nb_wg_proxy_replay_handshake (NbWgProxy *self);
 
 /* Stops reading and writing, drops queued datagrams, closes the socket.
