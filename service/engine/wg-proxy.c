@@ -262,7 +262,8 @@ to_peer (NbWgProxy *self, const guint8 *const *datagrams, const gsize *lengths, 
     }
 
   t = transport_ref (self->transport);
-  taken = MIN (t->func (datagrams, lengths, n, t->user_data), n);
+  taken = t->func (datagrams, lengths, n, t->user_data);
+  taken = MIN (taken, n);
   transport_unref (t);
 
   self->stats.to_peer_datagrams += taken;
