@@ -20,7 +20,15 @@
  * ends, or the handshake watcher fires. After "disconnected" the worker can
  * be opened again (the guard's next offer does that). Opening while open
  * or opening does nothing and succeeds. nb_worker_relay_close() closes
- * without a signal.
+ * without a signal (also none queued before it), and cancels an open still
+ * in progress. An open the manager cannot complete (a foreign relay that
+ * cannot be reached, ...) ends in "disconnected" with OPEN_FAILED.
+ *
+ * While connected the worker subscribes to the peer's state on the relay
+ * connection its conn uses (as NetBird's relay client does for an open
+ * conn) and unsubscribes when the conn ends: the server's "peer went
+ * offline" then closes the conn, so a peer that left the relay (its relay
+ * connection ended, or it dropped an unused foreign relay) is noticed.
  *
  * Handshake watcher (NetBird's wgwatcher): while connected and once
  * nb_worker_relay_watch_handshake() has given it the WireGuard backend and
@@ -35,7 +43,9 @@
  * logged and retried; the peer missing from the device counts as no
  * handshake. The watcher is only armed while the relay path is the one
  * WireGuard uses (nb_worker_relay_set_active()): an unused backup path
- * cannot get handshakes.
+ * cannot get handshakes. Disarming (inactive, not connected) stops the
+ * timer and cancels a pending read; arming again takes a new baseline.
+ * Not active until nb_worker_relay_set_active (TRUE).
  *
  * Signals (from the main context, never from inside a public call):
  *   "connected"    (NbWorkerRelay *, const char *server_url): the instance
@@ -75,7 +85,9 @@ typedef enum {
 
 typedef struct _NbWorkerRelay NbWorkerRelay;
 
-/* Data from the peer, straight from the relay connection's "message". */
+/* Data from the peer, straight from the relay connection's "message":
+ * @data is valid only during the call. "connected" is always emitted
+ * before the first call for a connection. */
 typedef void (*NbWorkerRelayReceiveFunc) (NbWorkerRelay *worker,
                                           const guint8  *data,
                                           gsize          length,
@@ -84,8 +96,10 @@ typedef void (*NbWorkerRelayReceiveFunc) (NbWorkerRelay *worker,
 #define NB_TYPE_WORKER_RELAY (nb_worker_relay_get_type ())
 G_DECLARE_FINAL_TYPE (NbWorkerRelay, nb_worker_relay, NB, WORKER_RELAY, GObject)
 
-/* @manager: our relay manager (referenced). @local_key, @remote_key:
- * base64 WireGuard public keys; they decide the controller rule. */
+/* @manager: our relay manager (referenced), or NULL when we have no relay
+ * (the worker is then never supported). @local_key, @remote_key: base64
+ * WireGuard public keys; they decide the controller rule. The worker
+ * lives in the thread-default main context of its creator. */
 NbWorkerRelay *nb_worker_relay_new (NbRelayManager *manager,
                                     const char     *local_key,
                                     const char     *remote_key);
@@ -106,6 +120,8 @@ NbWorkerRelayState nb_worker_relay_get_state (NbWorkerRelay *self);
 /* The instance URL of the relay in use; NULL unless connected. */
 const char *nb_worker_relay_get_server_url (NbWorkerRelay *self);
 
+/* One datagram to the peer. FALSE + CLOSED when not connected; otherwise
+ * the relay connection's error (NB_RELAY_CLIENT_ERROR). */
 gboolean nb_worker_relay_send (NbWorkerRelay *self,
                                const guint8  *data,
                                gsize          length,
@@ -115,14 +131,17 @@ void     nb_worker_relay_set_receive_func (NbWorkerRelay            *self,
                                            gpointer                  user_data,
                                            GDestroyNotify            destroy);
 
-/* Handshake watcher inputs (see above). @backend is referenced. */
+/* Handshake watcher inputs (see above). @backend is referenced; NULL
+ * stops watching. New inputs take a new baseline. */
 void nb_worker_relay_watch_handshake (NbWorkerRelay *self,
                                       NbWgBackend   *backend,
                                       const NbWgKey *remote_public_key);
 /* TRUE while WireGuard's endpoint for the peer uses this path. */
 void nb_worker_relay_set_active (NbWorkerRelay *self,
                                  gboolean       active);
-/* Test hook: the period + overtime and the check interval. */
+/* Test hook: the period + overtime and the check interval (defaults
+ * NB_WORKER_RELAY_HANDSHAKE_PERIOD_MS + _OVERTIME_MS and
+ * NB_WORKER_RELAY_CHECK_INTERVAL_MS). A new timing re-arms the watcher. */
 void nb_worker_relay_set_watch_timing (NbWorkerRelay *self,
                                        guint          timeout_ms,
                                        guint          check_interval_ms);
