@@ -22,7 +22,25 @@
  * its WireGuard listen port, WireGuard talks to the remote's WireGuard
  * directly (remote candidate address, remote WireGuard port) once the
  * first handshake has completed through the proxy. Leaving a direct path
- * sets the proxy endpoint back.
+ * sets the proxy endpoint back (before the transport switches). For 5 s
+ * after going direct the endpoint is checked and set again if a late
+ * datagram through the proxy made WireGuard roam back to it.
+ *
+ * First handshake. Only the controller's WireGuard starts with persistent
+ * keepalive (and so initiates at once); the other side's gets it after the
+ * first handshake (or 10 s on a path without one): two initiations that
+ * cross make both sides drop their own and wait 5 s for WireGuard's retry.
+ * An initiation that got no response is sent again (nb_wg_proxy_replay_
+ * handshake) every 400 ms, up to 5 times, after a path comes up: the far
+ * end of a relayed conn may open a moment later and drop what came first.
+ *
+ * Fast failover (traffic watchdog). libnice notices a dead pair only after
+ * 7-10 s. While a second path is connected, every 250 ms: the active path
+ * is "suspect" when it delivered nothing for 1 s while we kept sending
+ * (proxy datagrams, or WireGuard's tx bytes when direct) or while the
+ * other path delivered; a suspect path is left at once for the best other
+ * one (make-before-break) and is not chosen again until it delivers again,
+ * or until it has been suspect for 12 s with its worker still connected.
  *
  * Status: every change goes into the engine's NbStatusRecorder (status,
  * connection type, ICE and relay status, candidates, endpoints, relay
@@ -31,7 +49,8 @@
  * Signals (main context, never from inside a public call):
  *   "connected"    (NbPeerConn *): the first path became ready
  *   "disconnected" (NbPeerConn *): the last path failed
- *   "path-changed" (NbPeerConn *): the active path changed
+ *   "path-changed" (NbPeerConn *): the active path changed, or WireGuard
+ *                  went direct / back to the proxy (is_direct())
  *
  * Log domain "nb-peer".
  */
@@ -39,6 +58,7 @@
 
 #include <gio/gio.h>
 
+#include "handshaker.h"
 #include "network-map.h"
 #include "peer-status.h"
 #include "relay-manager.h"
@@ -75,6 +95,9 @@ typedef struct {
   GPtrArray         *turns;            /* NbTurnConfig * */
   char             **interface_blacklist;  /* NULL: NetBird's list */
   char             **routed_networks;  /* remote candidates inside are dropped */
+  char             **local_addresses;  /* NULL: all (filtered); else host
+                                        * candidates only on these IP literals
+                                        * (tests, fixed setups) */
   gboolean           force_relay;      /* no ICE: relay server only */
   gboolean           relay_over_ice;   /* gather TURN relay candidates (default TRUE) */
   gboolean           allow_direct;     /* host<->host pairs skip the proxy (default TRUE) */
@@ -95,6 +118,14 @@ G_DECLARE_FINAL_TYPE (NbPeerConn, nb_peer_conn, NB, PEER_CONN, GObject)
 NbPeerConn *nb_peer_conn_new (NbPeerConnContext  *ctx,
                               const NbRemotePeer *peer,
                               GError            **error);
+
+/* Replaces the sender of offers, answers and candidates (default:
+ * nb_handshaker_send_via_signal_client with ctx->signal). For tests that
+ * connect two peer connections directly; call before nb_peer_conn_open(). */
+void nb_peer_conn_set_signal_sender (NbPeerConn           *self,
+                                     NbHandshakerSendFunc  func,
+                                     gpointer              user_data,
+                                     GDestroyNotify        destroy);
 
 /* Adds the WireGuard peer (endpoint: the proxy), adds the status record,
  * starts the guard (first offer). */
@@ -122,5 +153,10 @@ guint       nb_peer_conn_get_active_priority (NbPeerConn *self);
 gboolean    nb_peer_conn_is_connected (NbPeerConn *self);
 /* TRUE when WireGuard talks to the remote directly (no proxy). */
 gboolean    nb_peer_conn_is_direct (NbPeerConn *self);
+/* The current ICE worker's selected pair; NULL while ICE is not connected. */
+const NbIcePairInfo *nb_peer_conn_get_ice_pair (NbPeerConn *self);
+/* The WireGuard proxy's address (the peer's endpoint unless direct); NULL
+ * before open and after close. */
+GInetSocketAddress  *nb_peer_conn_get_proxy_address (NbPeerConn *self);
 
 G_END_DECLS
