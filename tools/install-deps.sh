@@ -11,8 +11,9 @@ PACKAGES="
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libsodium-dev libsoup-3.0-dev
   libnghttp2-dev libsecret-1-dev libgtk-4-dev libnma-gtk4-dev libnma-headers
   libglib-testing-0-dev libgnutls28-dev appstream openssl
-  network-manager dbus dbus-bin wireguard-go wireguard-tools coturn
-  nftables iproute2 iputils-ping socat procps xvfb xauth python3-gi gir1.2-glib-2.0
+  libgtk-3-dev libnma-dev libjson-glib-dev libgtk-4-bin gnome-keyring libsecret-tools xdotool
+  network-manager dbus dbus-bin wireguard-go wireguard-tools coturn iperf3
+  nftables iproute2 iputils-ping socat procps xvfb xauth python3-gi gir1.2-glib-2.0 jq
   nodejs
 "
 
