@@ -15,7 +15,28 @@
  * only when not registered yet), WireGuard device set up (private key,
  * listen port), then Sync, signal and relay clients; "started" when the
  * first network map is applied. Failures before "started" are the start's
- * GError (wrong setup key, unreachable management, bad key file ...).
+ * GError (wrong setup key, unreachable management, bad key file ...). The
+ * login is bounded by the management client's deadlines (mgmt-client.h);
+ * the first network map must follow within NB_ENGINE_START_TIMEOUT_MS
+ * (G_IO_ERROR_TIMED_OUT otherwise). nb_engine_stop() during the start
+ * fails it with NB_ENGINE_ERROR_STOPPED, cancelling the start's
+ * cancellable with G_IO_ERROR_CANCELLED; a failed start leaves the engine
+ * stopped (make a new one to retry).
+ *
+ * Peers: every remote peer of the map gets an NbPeerConn, updated in place
+ * and closed when it leaves. It opens once signal has registered us and
+ * the home relay is up (or NB_ENGINE_RELAY_WAIT_MS passed without one): an
+ * earlier offer would be lost or name no relay. When ten or more are
+ * created at once, their first offers are spread over 300 ms
+ * (start_jitter_ms); otherwise they go at once. Signal messages reach the
+ * connection of their sender key (unknown senders are dropped); signal and
+ * relay reconnects are passed to every connection's guard.
+ *
+ * Status: the NbStatusRecorder (nb_engine_get_status()) holds the peers'
+ * records (the connections write them), management/signal/relay states
+ * and, every stats interval (NB_ENGINE_DEFAULT_STATS_INTERVAL_MS), each
+ * peer's WireGuard handshake time and byte counters. A stats read that
+ * finds the device gone (NB_WG_ERROR_NOT_RUNNING / DIED) fails the engine.
  *
  * Signals (main context):
  *   "started"       (NbEngine *)
@@ -23,7 +44,10 @@
  *                   applied map (own address, routes, DNS for the owner)
  *   "failed"        (NbEngine *, const GError *reason): the engine cannot go
  *                   on (peer removed or login expired at management, the
- *                   WireGuard device died); it has stopped itself.
+ *                   WireGuard device died); it has stopped itself. Only
+ *                   after "started" (before, the start fails instead).
+ * Nothing is emitted after nb_engine_stop() (the status recorder still
+ * reports the peers' removal from its idle source).
  *
  * Log domain "nb-engine".
  */
@@ -45,6 +69,14 @@ G_BEGIN_DECLS
  * 0.29.3 as old, and peers use it for feature checks): NetBird's version
  * whose behaviour we follow. */
 #define NB_ENGINE_NETBIRD_VERSION     "0.36.0"
+#define NB_ENGINE_START_TIMEOUT_MS    30000  /* login done -> first map */
+#define NB_ENGINE_DEFAULT_STATS_INTERVAL_MS 2000
+/* A batch of at least this many new peers spreads its first offers. */
+#define NB_ENGINE_BULK_START_PEERS    10
+#define NB_ENGINE_BULK_START_JITTER_MS 300
+/* Peer connections open once signal is registered and the home relay is
+ * up, or this long after the relay manager started without one. */
+#define NB_ENGINE_RELAY_WAIT_MS       5000
 
 #define NB_ENGINE_ERROR (nb_engine_error_quark ())
 GQuark nb_engine_error_quark (void);
@@ -99,5 +131,8 @@ NbPeerConn       *nb_engine_get_peer_conn  (NbEngine *self, const char *key);
 /* The local network changed (NM's roaming/resume events): every peer
  * re-gathers at once. */
 void              nb_engine_network_changed (NbEngine *self);
+/* How often WireGuard's statistics are read into the status (ms, > 0;
+ * default NB_ENGINE_DEFAULT_STATS_INTERVAL_MS). Applies at once. */
+void              nb_engine_set_stats_interval (NbEngine *self, guint interval_ms);
 
 G_END_DECLS
