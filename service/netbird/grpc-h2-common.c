@@ -175,6 +175,31 @@ nb_grpc_h2_parse_timeout (const char *value, gint64 *out_us)
   return TRUE;
 }
 
+gsize
+nb_grpc_h2_send_queue_read (GQueue *queue, gsize *offset, gsize *queue_size, guint8 *buf, gsize length)
+{
+  gsize copied = 0;
+
+  while (copied < length && !g_queue_is_empty (queue))
+    {
+      GBytes *head = g_queue_peek_head (queue);
+      gsize head_len;
+      const guint8 *head_data = g_bytes_get_data (head, &head_len);
+      gsize take = MIN (length - copied, head_len - *offset);
+
+      memcpy (buf + copied, head_data + *offset, take);
+      copied += take;
+      *offset += take;
+      *queue_size -= take;
+      if (*offset == head_len)
+        {
+          g_bytes_unref (g_queue_pop_head (queue));
+          *offset = 0;
+        }
+    }
+  return copied;
+}
+
 NbGrpcH2SendResult
 nb_grpc_h2_send (nghttp2_session *session, GPollableOutputStream *out, GByteArray *outbuf,
                  gsize *out_off, GError **error)

@@ -52,6 +52,16 @@ char *nb_grpc_h2_format_timeout (gint64 remaining_us);
  * rounded up to whole µs. */
 gboolean nb_grpc_h2_parse_timeout (const char *value, gint64 *out_us);
 
+/* The DATA provider's copy: moves up to @length bytes of the queued messages
+ * (GBytes in @queue, the head already sent up to *@offset) into @buf,
+ * popping each message once it is copied whole and lowering
+ * *@queue_size; returns the number of bytes copied. */
+gsize nb_grpc_h2_send_queue_read (GQueue *queue,
+                                  gsize  *offset,
+                                  gsize  *queue_size,
+                                  guint8 *buf,
+                                  gsize   length);
+
 typedef enum {
   NB_GRPC_H2_SEND_DONE,    /* everything nghttp2 had is written */
   NB_GRPC_H2_SEND_BLOCKED, /* the socket is full: wait until it is writable */

@@ -501,23 +501,8 @@ data_read_cb (nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t 
   if (call == NULL)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
 
-  while (copied < length && !g_queue_is_empty (&call->send_queue))
-    {
-      GBytes *head = g_queue_peek_head (&call->send_queue);
-      gsize head_len;
-      const guint8 *head_data = g_bytes_get_data (head, &head_len);
-      gsize take = MIN (length - copied, head_len - call->send_offset);
-
-      memcpy (buf + copied, head_data + call->send_offset, take);
-      copied += take;
-      call->send_offset += take;
-      call->send_queue_size -= take;
-      if (call->send_offset == head_len)
-        {
-          g_bytes_unref (g_queue_pop_head (&call->send_queue));
-          call->send_offset = 0;
-        }
-    }
+  copied = nb_grpc_h2_send_queue_read (&call->send_queue, &call->send_offset,
+                                       &call->send_queue_size, buf, length);
 
   if (g_queue_is_empty (&call->send_queue))
     {

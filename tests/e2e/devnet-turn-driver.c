@@ -20,17 +20,18 @@
  *       (CONNECTED, LOCAL, FAILED, ...) are ice-driver's; see ice-driver.c.
  *       Exits 3 when the login fails or hands out no TURN server.
  *
- * ice-driver.c is compiled into this program (its main renamed) rather than
- * duplicated.
+ * ice-driver's broker and peer (ice-driver-common.c) are linked into this
+ * program rather than duplicated.
  */
-int ice_driver_main (int argc, char **argv);
-#define main ice_driver_main
-#include "ice-driver.c"
-#undef main
+#include "config.h"
+
+#include <string.h>
 
 #include <glib/gstdio.h>
+#include <sodium.h>
 #include <unistd.h>
 
+#include "ice-driver-common.h"
 #include "mgmt-client.h"
 #include "wg-key.h"
 
@@ -181,7 +182,7 @@ dt_peer (int argc, char **argv)
   nb_network_map_free (l.map);
 
   /* The login's sockets are done; a still-running client is harmless. */
-  rc = ice_driver_main ((int) rest->len - 1, (char **) rest->pdata);
+  rc = ice_driver_run ((int) rest->len - 1, (char **) rest->pdata);
   g_unlink (cred_file);
   return rc;
 }
@@ -192,7 +193,7 @@ main (int argc, char **argv)
   if (argc >= 2 && g_str_equal (argv[1], "peer"))
     return dt_peer (argc - 1, argv + 1);
   if (argc >= 4 && g_str_equal (argv[1], "broker"))
-    return ice_driver_main (argc, argv);
+    return ice_driver_run (argc, argv);
   g_printerr ("usage: devnet-turn-driver broker ADDR PORT | devnet-turn-driver peer --management URL "
               "--setup-key-file FILE --name N --control ADDR:PORT ...\n");
   return 1;

@@ -1,54 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* What the gRPC tests (test-grpc-conformance, test-grpc-server) share: main
- * loop helpers and the hand-encoded nbtest.Msg of tests/protocol/nbtest.proto. */
+/* What the gRPC tests (test-grpc-conformance, test-grpc-server) share: the
+ * hand-encoded nbtest.Msg of tests/protocol/nbtest.proto (main loop helpers
+ * are in loop-util.c). */
 #include "config.h"
 
 #include "grpc-test-util.h"
 
 #include <string.h>
-
-/* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the default context until *@flag or @timeout_ms; returns *@flag. */
-gboolean
-run_until (const gboolean *flag, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return *flag;
-}
-
-void
-run_for (guint ms)
-{
-  gboolean never = FALSE;
-
-  run_until (&never, ms);
-}
-
-/* Lets cancelled async operations and idles finish (for leak checkers). */
-void
-drain_context (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
 
 /* ------------------------------------------------------------------------ */
 /* nbtest.Msg, hand-encoded */

@@ -3,15 +3,7 @@
 
 #include <glib.h>
 
-/* Main loop helpers (no sleeps: timeouts are sources). */
-
-/* A GSourceFunc that sets the gboolean at @data and removes itself. */
-gboolean flag_set_cb (gpointer data);
-/* Iterates the default context until *@flag or @timeout_ms; returns *@flag. */
-gboolean run_until (const gboolean *flag, guint timeout_ms);
-void run_for (guint ms);
-/* Lets cancelled async operations and idles finish (for leak checkers). */
-void drain_context (void);
+#include "loop-util.h"
 
 /* nbtest.Msg (tests/protocol/nbtest.proto), hand-encoded. */
 typedef struct {

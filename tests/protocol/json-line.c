@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Reading the flat JSON lines that the test programs and node scripts print
- * (one object per line, no nesting besides arrays of scalars). */
+ * (one object per line, no nesting besides arrays of scalars), and
+ * netbird-devnet's `ready key=value ...` line. */
 #include "config.h"
 
 #include "json-line.h"
@@ -64,3 +65,15 @@ json_int (const char *line, const char *key)
   return g_ascii_strtoll (v, NULL, 10);
 }
 
+
+char *
+ready_field (const char *line, const char *key)
+{
+  g_autofree char *needle = g_strdup_printf (" %s=", key);
+  const char *p = strstr (line, needle);
+
+  if (p == NULL)
+    return NULL;
+  p += strlen (needle);
+  return g_strndup (p, strcspn (p, " \n"));
+}

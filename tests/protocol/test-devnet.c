@@ -14,11 +14,12 @@
 #include "config.h"
 
 #include "json-line.h"
+#include "loop-util.h"
+#include "node-fixture.h"
 
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "devnet-state.h"
 #include "relay-client.h"
@@ -28,56 +29,6 @@
 #endif
 
 #define WAIT_MS 15000
-
-/* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Children die with the test (a failed assertion must not leave a server
- * holding the test's stderr open). */
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *
-spawn (GSubprocessFlags flags, GError **error, const char *const *argv)
-{
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  return g_subprocess_launcher_spawnv (launcher, argv, error);
-}
-
-static gboolean
-run_until (const gboolean *flag, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!*flag && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return *flag;
-}
-
-static void
-run_for (guint ms)
-{
-  gboolean never = FALSE;
-
-  run_until (&never, ms);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Flat JSON (what devnet-test-client.js prints) */
@@ -103,62 +54,21 @@ csv_contains (const char *csv, const char *item)
 /* The node client */
 
 typedef struct {
-  GSubprocess *proc;
-  GOutputStream *in;
-  GDataInputStream *out;
-  GCancellable *cancellable;
-  GQueue lines;
-  gboolean eof;
-  gboolean reading;
+  LineProc *lp;
   guint next_id;
 } Client;
 
 static char *node_dir;
 static char *node_bin;
 
-static void client_read (Client *c);
-
-static void
-client_line_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Client *c = data;
-  g_autoptr (GError) error = NULL;
-  char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, &error);
-
-  c->reading = FALSE;
-  if (line == NULL)
-    {
-      c->eof = TRUE;
-      return;
-    }
-  g_debug ("client: %s", line);
-  g_queue_push_tail (&c->lines, line);
-  client_read (c);
-}
-
-static void
-client_read (Client *c)
-{
-  c->reading = TRUE;
-  g_data_input_stream_read_line_async (c->out, G_PRIORITY_DEFAULT, c->cancellable, client_line_cb, c);
-}
-
 static Client *
 client_start (const char *url, const char *ca)
 {
   Client *c = g_new0 (Client, 1);
   g_autofree char *script = g_build_filename (node_dir, "devnet-test-client.js", NULL);
-  g_autoptr (GError) error = NULL;
-
   const char *argv[] = { node_bin, script, url, ca, NULL };
 
-  c->proc = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, argv);
-  g_assert_no_error (error);
-  c->in = g_subprocess_get_stdin_pipe (c->proc);
-  c->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (c->proc));
-  c->cancellable = g_cancellable_new ();
-  g_queue_init (&c->lines);
-  client_read (c);
+  c->lp = line_proc_spawn ("client", TRUE, argv);
   return c;
 }
 
@@ -167,26 +77,23 @@ client_stop (Client *c)
 {
   if (c == NULL)
     return;
-  g_output_stream_close (c->in, NULL, NULL);
-  g_subprocess_wait (c->proc, NULL, NULL);
-  g_cancellable_cancel (c->cancellable);
-  while (c->reading)
-    g_main_context_iteration (NULL, TRUE);
-  g_queue_clear_full (&c->lines, g_free);
-  g_object_unref (c->out);
-  g_object_unref (c->cancellable);
-  g_object_unref (c->proc);
+  line_proc_free (c->lp, WAIT_MS);
   g_free (c);
 }
 
+typedef struct {
+  va_list ap;
+} Pairs;
+
 static gboolean
-line_matches (const char *line, va_list ap)
+line_matches (const char *line, gpointer data)
 {
+  Pairs *pairs = data;
   const char *key;
   va_list aq;
   gboolean ok = TRUE;
 
-  va_copy (aq, ap);
+  va_copy (aq, pairs->ap);
   while (ok && (key = va_arg (aq, const char *)) != NULL)
     {
       const char *want = va_arg (aq, const char *);
@@ -203,39 +110,13 @@ line_matches (const char *line, va_list ap)
 static char *
 client_take_v (Client *c, guint timeout_ms, va_list ap)
 {
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  Pairs pairs;
+  char *line;
 
-  for (;;)
-    {
-      for (GList *l = c->lines.head; l; l = l->next)
-        if (line_matches (l->data, ap))
-          {
-            char *line = l->data;
-
-            g_queue_delete_link (&c->lines, l);
-            return line;
-          }
-      if (c->eof || g_get_monotonic_time () >= end)
-        return NULL;
-      {
-        guint before = c->lines.length;
-        gboolean grown = FALSE;
-        gint64 left = (end - g_get_monotonic_time ()) / 1000;
-
-        while (!grown && !c->eof && left > 0)
-          {
-            gboolean tick = FALSE;
-            guint id = g_timeout_add ((guint) MIN (left, 50), flag_set_cb, &tick);
-
-            while (!tick && c->lines.length == before && !c->eof)
-              g_main_context_iteration (NULL, TRUE);
-            if (!tick)
-              g_source_remove (id);
-            grown = c->lines.length != before;
-            left = (end - g_get_monotonic_time ()) / 1000;
-          }
-      }
-    }
+  va_copy (pairs.ap, ap);
+  line = line_proc_take (c->lp, line_matches, &pairs, timeout_ms);
+  va_end (pairs.ap);
+  return line;
 }
 
 static char *
@@ -251,9 +132,9 @@ client_wait (Client *c, ...)
     {
       GString *pending = g_string_new (NULL);
 
-      for (GList *l = c->lines.head; l; l = l->next)
-        g_string_append_printf (pending, "  %s\n", (char *) l->data);
-      g_error ("no matching line from the client (eof %d); pending:\n%s", c->eof, pending->str);
+      for (guint i = 0; i < c->lp->lines->len; i++)
+        g_string_append_printf (pending, "  %s\n", (char *) c->lp->lines->pdata[i]);
+      g_error ("no matching line from the client (eof %d); pending:\n%s", c->lp->eof, pending->str);
     }
   return line;
 }
@@ -283,15 +164,13 @@ client_call (Client *c, const char *format, ...)
   g_autofree char *fields = NULL;
   g_autofree char *line = NULL;
   g_autofree char *id = NULL;
-  g_autoptr (GError) error = NULL;
 
   va_start (ap, format);
   fields = g_strdup_vprintf (format, ap);
   va_end (ap);
   id = g_strdup_printf ("%u", ++c->next_id);
-  line = g_strdup_printf ("{\"id\":%s,%s}\n", id, fields);
-  g_output_stream_write_all (c->in, line, strlen (line), NULL, NULL, &error);
-  g_assert_no_error (error);
+  line = g_strdup_printf ("{\"id\":%s,%s}", id, fields);
+  line_proc_write (c->lp, line);
   return client_wait (c, "id", id, NULL);
 }
 
@@ -331,7 +210,7 @@ new_peer (Client *c, const char *name)
 /* netbird-devnet */
 
 typedef struct {
-  GSubprocess *proc;
+  LineProc *lp;
   char *dir;
   char *url;
   char *public_url;
@@ -379,32 +258,6 @@ read_secret (const char *dir, const char *name)
   return g_strchomp (text);
 }
 
-static char *
-ready_field (const char *line, const char *key)
-{
-  g_autofree char *needle = g_strdup_printf (" %s=", key);
-  const char *p = strstr (line, needle);
-
-  if (p == NULL)
-    return NULL;
-  p += strlen (needle);
-  return g_strndup (p, strcspn (p, " \n"));
-}
-
-typedef struct {
-  char *line;
-  gboolean done;
-} LineRead;
-
-static void
-ready_line_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  LineRead *lr = data;
-
-  lr->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-  lr->done = TRUE;
-}
-
 /* Starts `serve` on @dir with the common options plus @extra (NULL
  * terminated). */
 static Devnet *
@@ -412,9 +265,7 @@ devnet_start (const char *dir, const char *first_extra, ...)
 {
   Devnet *d = g_new0 (Devnet, 1);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
-  LineRead lr = { 0 };
+  g_autofree char *line = NULL;
   va_list ap;
   const char *arg;
 
@@ -435,52 +286,37 @@ devnet_start (const char *dir, const char *first_extra, ...)
   va_end (ap);
   g_ptr_array_add (argv, NULL);
 
-  d->proc = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, (const char *const *) argv->pdata);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (d->proc));
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, ready_line_cb, &lr);
-  g_assert_true (run_until (&lr.done, WAIT_MS));
-  g_assert_nonnull (lr.line);
-  g_assert_true (g_str_has_prefix (lr.line, "ready "));
-  d->url = ready_field (lr.line, "management-url");
-  d->relay_url = ready_field (lr.line, "relay-url");
-  d->public_url = ready_field (lr.line, "public-url");
-  d->relay_public_url = ready_field (lr.line, "relay-public-url");
-  d->tls_cert = ready_field (lr.line, "tls-cert");
+  d->lp = line_proc_spawn ("devnet", FALSE, (const char *const *) argv->pdata);
+  line = line_proc_take (d->lp, NULL, NULL, WAIT_MS);
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "ready "));
+  d->url = ready_field (line, "management-url");
+  d->relay_url = ready_field (line, "relay-url");
+  d->public_url = ready_field (line, "public-url");
+  d->relay_public_url = ready_field (line, "relay-public-url");
+  d->tls_cert = ready_field (line, "tls-cert");
   g_assert_nonnull (d->url);
   g_assert_nonnull (d->relay_url);
   d->turn_secret = read_secret (dir, "turn.secret");
   d->relay_secret = read_secret (dir, "relay.secret");
-  g_free (lr.line);
   return d;
-}
-
-static void
-wait_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  *(gboolean *) data = TRUE;
 }
 
 /* SIGTERM, then the exit status (must be a clean 0). */
 static void
 devnet_stop (Devnet *d)
 {
-  gboolean done = FALSE;
-
   if (d == NULL)
     return;
-  g_subprocess_send_signal (d->proc, SIGTERM);
-  g_subprocess_wait_async (d->proc, NULL, wait_cb, &done);
-  if (!run_until (&done, WAIT_MS))
+  g_subprocess_send_signal (d->lp->proc, SIGTERM);
+  if (!run_until_cond (line_proc_done, d->lp, WAIT_MS))
     {
-      g_subprocess_force_exit (d->proc);
-      run_until (&done, WAIT_MS);
+      line_proc_kill (d->lp);
       g_error ("netbird-devnet did not stop on SIGTERM");
     }
-  g_assert_true (g_subprocess_get_if_exited (d->proc));
-  g_assert_cmpint (g_subprocess_get_exit_status (d->proc), ==, 0);
-  g_object_unref (d->proc);
+  g_assert_true (g_subprocess_get_if_exited (d->lp->proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (d->lp->proc), ==, 0);
+  line_proc_free (d->lp, 0);
   g_free (d->dir);
   g_free (d->url);
   g_free (d->relay_url);
@@ -490,29 +326,6 @@ devnet_stop (Devnet *d)
   g_free (d->turn_secret);
   g_free (d->relay_secret);
   g_free (d);
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir == NULL)
-    {
-      g_remove (path);
-      return;
-    }
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_remove (child);
-    }
-  g_rmdir (path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1143,7 +956,7 @@ set_turn_static (const char *dir, const char *user, const char *password)
   g_autoptr (GError) error = NULL;
   g_autofree char *input = g_strconcat (password, "\n", NULL);
 
-  proc = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE, &error, argv);
+  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, input, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
@@ -1241,24 +1054,15 @@ test_tls_openssl (void)
 int
 main (int argc, char **argv)
 {
-  const char *srcdir = g_getenv ("G_TEST_SRCDIR");
-  g_autofree char *modules = NULL;
+  g_autofree char *why = NULL;
   g_autofree char *out = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
 
-  if (srcdir)
-    node_dir = g_build_filename (srcdir, "protocol", "node", NULL);
-  else
-    node_dir = g_build_filename (g_get_current_dir (), "tests", "protocol", "node", NULL);
-  node_bin = g_strdup (g_getenv ("NODE"));
-  if (node_bin == NULL)
-    node_bin = g_find_program_in_path ("node");
-  modules = g_build_filename (node_dir, "node_modules", "tweetnacl", NULL);
-  if (node_bin == NULL || !g_file_test (modules, G_FILE_TEST_IS_DIR))
+  if (!node_find ("tweetnacl", &node_dir, &node_bin, &why))
     {
-      g_printerr ("SKIP: node or %s missing (tools/install-npm.sh)\n", modules);
+      g_printerr ("SKIP: %s\n", why);
       g_free (node_dir);
       g_free (node_bin);
       return 77;

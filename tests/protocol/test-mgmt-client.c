@@ -14,86 +14,15 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "json-line.h"
+#include "loop-util.h"
 #include "mgmt-client.h"
+#include "node-fixture.h"
 
 #define WAIT_MS 15000 /* generous bound for anything that should happen */
 #define SETUP_KEY "A2C8E62B-38F5-4553-B31E-DD66C696CEBB"
 
-/* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-static gboolean
-run_until_cond (CondFunc cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return cond (data);
-}
-
-static gboolean
-flag_cond (gpointer data)
-{
-  return *(const gboolean *) data;
-}
-
-#define RUN_UNTIL(flag) g_assert_true (run_until_cond (flag_cond, (gpointer) &(flag), WAIT_MS))
-
-static gboolean
-never_cond (gpointer data)
-{
-  return FALSE;
-}
-
-static void
-run_for (guint ms)
-{
-  run_until_cond (never_cond, NULL, ms);
-}
-
-static void
-drain_context (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-typedef struct {
-  const guint *counter;
-  guint target;
-} CountCond;
-
-static gboolean
-count_cond (gpointer data)
-{
-  CountCond *c = data;
-
-  return *c->counter >= c->target;
-}
-
-#define WAIT_COUNT(counter, target)                                                  \
-  G_STMT_START {                                                                     \
-    CountCond cc_ = { &(counter), (target) };                                        \
-    if (!run_until_cond (count_cond, &cc_, WAIT_MS))                                 \
-      g_error ("timed out waiting for %s >= %u (is %u)", #counter, (guint) (target), \
-               (guint) (counter));                                                   \
-  } G_STMT_END
+#define RUN_UNTIL(flag) g_assert_true (run_until (&(flag), WAIT_MS))
 
 /* ------------------------------------------------------------------------ */
 /* The node server */
@@ -103,65 +32,32 @@ static char *node_bin;
 static char *proto_path;
 
 typedef struct {
-  GSubprocess *proc;
-  GDataInputStream *out;
-  GOutputStream *in;
+  LineProc *lp;
   int port;
   char *url;
 } Node;
 
 static Node server;
 
-typedef struct {
-  char *line;
-  gboolean done;
-} LineRead;
-
-static void
-line_read_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  LineRead *lr = data;
-
-  lr->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-  lr->done = TRUE;
-}
-
 /* The next line from the server, iterating the main loop meanwhile. */
 static char *
 server_read_line (void)
 {
-  LineRead lr = { 0 };
+  char *line = line_proc_take (server.lp, NULL, NULL, WAIT_MS);
 
-  g_data_input_stream_read_line_async (server.out, G_PRIORITY_DEFAULT, NULL, line_read_cb, &lr);
-  RUN_UNTIL (lr.done);
-  if (lr.line == NULL)
-    g_error ("management test server exited");
-  return lr.line;
-}
-
-static gint64
-json_int (const char *json, const char *key)
-{
-  g_autofree char *needle = g_strdup_printf ("\"%s\":", key);
-  const char *p = strstr (json, needle);
-
-  g_assert_nonnull (p);
-  return g_ascii_strtoll (p + strlen (needle), NULL, 10);
+  if (line == NULL)
+    g_error ("management test server exited or did not answer");
+  return line;
 }
 
 static void
 server_start (void)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *script = g_build_filename (node_dir, "mgmt-test-server.js", NULL);
   g_autofree char *first = NULL;
   const char *argv[] = { node_bin, script, proto_path, NULL };
 
-  server.proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                                   &error);
-  g_assert_no_error (error);
-  server.out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server.proc));
-  server.in = g_object_ref (g_subprocess_get_stdin_pipe (server.proc));
+  server.lp = line_proc_spawn ("mgmt-test-server", TRUE, argv);
   first = server_read_line ();
   server.port = (int) json_int (first, "port");
   g_assert_cmpint (server.port, >, 0);
@@ -172,27 +68,17 @@ server_start (void)
 static void
 server_stop (void)
 {
-  if (server.proc == NULL)
+  if (server.lp == NULL)
     return;
-  g_output_stream_close (server.in, NULL, NULL);
-  g_subprocess_send_signal (server.proc, SIGCONT);
-  g_subprocess_force_exit (server.proc);
-  g_subprocess_wait (server.proc, NULL, NULL);
-  g_clear_object (&server.in);
-  g_clear_object (&server.out);
-  g_clear_object (&server.proc);
+  line_proc_kill (server.lp);
+  line_proc_free (g_steal_pointer (&server.lp), WAIT_MS);
   g_clear_pointer (&server.url, g_free);
 }
 
 static void
 server_send (const char *line)
 {
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (g_output_stream_write_all (server.in, line, strlen (line), NULL, NULL, &error));
-  g_assert_true (g_output_stream_write_all (server.in, "\n", 1, NULL, NULL, &error));
-  g_assert_true (g_output_stream_flush (server.in, NULL, &error));
-  g_assert_no_error (error);
+  line_proc_write (server.lp, line);
 }
 
 /* The JSON of the "ok" answer to the command sent last. */
@@ -1226,32 +1112,13 @@ test_drop_while_reconnecting (void)
 static gboolean
 find_node (void)
 {
-  const char *srcdir = g_getenv ("G_TEST_SRCDIR");
-  g_autofree char *tests_dir = NULL;
-  g_autofree char *modules = NULL;
+  g_autofree char *why = NULL;
+  gboolean found = node_find ("@grpc/grpc-js", &node_dir, &node_bin, &why);
 
-  if (srcdir)
-    tests_dir = g_strdup (srcdir);
-  else
-    tests_dir = g_build_filename (g_get_current_dir (), "tests", NULL);
-  node_dir = g_build_filename (tests_dir, "protocol", "node", NULL);
-  proto_path = g_build_filename (tests_dir, "..", "service", "netbird", "proto", "management.proto", NULL);
-
-  node_bin = g_strdup (g_getenv ("NODE"));
-  if (node_bin == NULL)
-    node_bin = g_find_program_in_path ("node");
-  if (node_bin == NULL)
-    {
-      g_printerr ("SKIP: node is not installed\n");
-      return FALSE;
-    }
-  modules = g_build_filename (node_dir, "node_modules", "@grpc", "grpc-js", NULL);
-  if (!g_file_test (modules, G_FILE_TEST_IS_DIR))
-    {
-      g_printerr ("SKIP: %s is missing; run tools/install-npm.sh\n", modules);
-      return FALSE;
-    }
-  return TRUE;
+  proto_path = g_build_filename (node_dir, "..", "..", "..", "service", "netbird", "proto", "management.proto", NULL);
+  if (!found)
+    g_printerr ("SKIP: %s\n", why);
+  return found;
 }
 
 int

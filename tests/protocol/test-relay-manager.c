@@ -16,203 +16,11 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 
-#include "relay-client.h"
-#include "relay-manager.h"
-#include "relay-msg.h"
-#include "relay-server.h"
+#include "relay-test-util.h"
 
-#define SECRET       "test-relay-secret"
-#define OTHER_SECRET "another-relay-secret"
-#define KEY_A "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
-#define KEY_B "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
-#define KEY_C "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
-#define WAIT_MS  5000
 #define GRACE_MS 100
 
-/* ---- waiting ------------------------------------------------------------ */
-
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-on_wait_timeout (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Run the main context until @cond holds; FALSE after @timeout_ms. */
-static gboolean
-wait_for (Condition cond,
-          gpointer  data,
-          guint     timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (timeout_ms, on_wait_timeout, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-/* Run the main context for @ms (to check that something does NOT happen). */
-static void
-run_for (guint ms)
-{
-  gboolean timed_out = FALSE;
-
-  g_timeout_add (ms, on_wait_timeout, &timed_out);
-  while (!timed_out)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-typedef struct {
-  const guint *var;
-  guint n;
-} AtLeast;
-
-static gboolean
-at_least (gpointer data)
-{
-  AtLeast *a = data;
-
-  return *a->var >= a->n;
-}
-
-static void
-wait_at_least (const guint *var,
-               guint        n)
-{
-  AtLeast a = { var, n };
-
-  wait_for (at_least, &a, WAIT_MS);
-  g_assert_cmpuint (*var, >=, n);
-}
-
-#define WAIT_UINT_AT_LEAST(lvalue, n) wait_at_least (&(lvalue), (n))
-
-/* Let pending close handshakes and idle callbacks finish. */
-static void
-drain (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
 /* ---- servers ------------------------------------------------------------ */
-
-typedef struct {
-  NbRelayServer *server;
-  char *url;          /* listed and dialled: rel://127.0.0.1:PORT */
-  char *instance_url; /* announced: rel://localhost:PORT */
-  guint16 port;
-  guint peer_connected;
-  guint rejected;
-} TestServer;
-
-static void
-on_srv_peer_connected (NbRelayServer *s, const char *id, TestServer *ts)
-{
-  ts->peer_connected++;
-}
-
-static void
-on_srv_rejected (NbRelayServer *s, const char *reason, TestServer *ts)
-{
-  ts->rejected++;
-}
-
-/* Hold 127.0.0.1:@port (0: any) bound but not listening: connections are
- * refused and no parallel test process can take the port, while a relay
- * server may still listen on it (both sides use SO_REUSEADDR). */
-static GSocket *
-reserve_port (guint16 port)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                G_SOCKET_PROTOCOL_TCP, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (sock, addr, TRUE, &error));
-  g_assert_no_error (error);
-  return sock;
-}
-
-static guint16
-socket_port (GSocket *sock)
-{
-  g_autoptr(GSocketAddress) local = g_socket_get_local_address (sock, NULL);
-
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-}
-
-static char *
-url_for_port (guint16 port)
-{
-  return g_strdup_printf ("rel://127.0.0.1:%u", (guint) port);
-}
-
-/* Start (or restart) @ts on @port (0: a fresh ephemeral port). */
-static void
-server_start (TestServer *ts,
-              const char *secret,
-              guint16     port)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) reserved = reserve_port (port);
-  g_autofree char *instance = NULL;
-
-  g_assert_null (ts->server);
-  ts->port = socket_port (reserved);
-  instance = g_strdup_printf ("rel://localhost:%u", (guint) ts->port);
-  ts->server = nb_relay_server_new ((const guint8 *) secret, strlen (secret), NULL);
-  nb_relay_server_set_instance_url (ts->server, instance);
-  g_assert_true (nb_relay_server_listen (ts->server, "127.0.0.1", ts->port, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (nb_relay_server_get_port (ts->server), ==, ts->port);
-  g_signal_connect (ts->server, "peer-connected", G_CALLBACK (on_srv_peer_connected), ts);
-  g_signal_connect (ts->server, "connection-rejected", G_CALLBACK (on_srv_rejected), ts);
-
-  g_free (ts->url);
-  ts->url = url_for_port (ts->port);
-  g_assert_cmpstr (ts->url, ==, nb_relay_server_get_url (ts->server));
-  g_free (ts->instance_url);
-  ts->instance_url = g_strdup (nb_relay_server_get_instance_url (ts->server));
-  g_assert_cmpstr (ts->instance_url, ==, instance);
-}
-
-/* Stop @ts; returns its port, held, for a restart. */
-static GSocket *
-server_stop_keep_port (TestServer *ts)
-{
-  GSocket *reserved;
-
-  nb_relay_server_stop (ts->server);
-  reserved = reserve_port (ts->port);
-  g_clear_object (&ts->server);
-  drain ();
-  return reserved;
-}
-
-static void
-server_clear (TestServer *ts)
-{
-  if (ts->server != NULL)
-    {
-      nb_relay_server_stop (ts->server);
-      g_clear_object (&ts->server);
-      drain ();
-    }
-  g_free (ts->url);
-  g_free (ts->instance_url);
-  memset (ts, 0, sizeof *ts);
-}
 
 static gboolean
 server_has_key (NbRelayServer *server,
@@ -245,7 +53,7 @@ wait_peer_presence (NbRelayServer *server,
 {
   PeerCond c = { server, key, present };
 
-  g_assert_true (wait_for (peer_presence_is, &c, WAIT_MS));
+  g_assert_true (run_until_cond (peer_presence_is, &c, WAIT_MS));
 }
 
 /* A TCP listener that never answers: a WebSocket dial to it hangs. */
@@ -333,26 +141,6 @@ mgr_rec_clear (MgrRec *rec)
   g_clear_error (&rec->foreign_error);
 }
 
-static NbRelayToken *
-make_token (const char *secret,
-            gint64      lifetime_s)
-{
-  return nb_relay_token_new ((const guint8 *) secret, strlen (secret),
-                             g_get_real_time () / G_USEC_PER_SEC + lifetime_s);
-}
-
-static void
-set_token (NbRelayManager *m,
-           const char     *secret,
-           gint64          lifetime_s)
-{
-  g_autoptr(NbRelayToken) token = make_token (secret, lifetime_s);
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (nb_relay_manager_set_token (m, token->payload, token->signature, &error));
-  g_assert_no_error (error);
-}
-
 /* A manager with short timers, listening to every signal into @rec. The
  * server list ends at the first NULL argument. */
 static NbRelayManager *
@@ -361,7 +149,7 @@ new_manager (const char *key,
              MgrRec     *rec,
              ...)
 {
-  NbRelayManager *m = nb_relay_manager_new (key);
+  NbRelayManager *m;
   g_autoptr(GPtrArray) urls = g_ptr_array_new ();
   const char *url;
   va_list ap;
@@ -372,11 +160,7 @@ new_manager (const char *key,
   va_end (ap);
   g_ptr_array_add (urls, NULL);
 
-  nb_relay_manager_set_servers (m, (const char * const *) urls->pdata);
-  set_token (m, secret, 3600);
-  nb_relay_manager_set_backoff (m, 20, 100);
-  nb_relay_manager_set_quick_reconnect_delay (m, 20);
-  nb_relay_manager_set_foreign_grace (m, GRACE_MS);
+  m = relay_test_manager_new (key, secret, (const char * const *) urls->pdata, GRACE_MS);
 
   memset (rec, 0, sizeof *rec);
   rec->events = g_string_new (NULL);
@@ -404,40 +188,6 @@ start_and_wait_home (NbRelayManager *m,
 /* ---- virtual connections ------------------------------------------------ */
 
 typedef struct {
-  GPtrArray *messages; /* GBytes */
-  guint closed;
-  GError *error;
-} ConnRec;
-
-static void
-on_conn_message (NbRelayConn *conn, GBytes *payload, ConnRec *rec)
-{
-  g_ptr_array_add (rec->messages, g_bytes_ref (payload));
-}
-
-static void
-on_conn_closed (NbRelayConn *conn, const GError *error, ConnRec *rec)
-{
-  rec->closed++;
-  g_clear_error (&rec->error);
-  rec->error = g_error_copy (error);
-}
-
-static void
-conn_rec_init (ConnRec *rec)
-{
-  memset (rec, 0, sizeof *rec);
-  rec->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-}
-
-static void
-conn_rec_clear (ConnRec *rec)
-{
-  g_ptr_array_unref (rec->messages);
-  g_clear_error (&rec->error);
-}
-
-typedef struct {
   gboolean done;
   NbRelayConn *conn;
   GError *error;
@@ -456,8 +206,7 @@ on_opened (GObject      *source,
   if (res->conn != NULL && res->rec != NULL)
     {
       /* connected from the callback, as the API asks */
-      g_signal_connect (res->conn, "message", G_CALLBACK (on_conn_message), res->rec);
-      g_signal_connect (res->conn, "closed", G_CALLBACK (on_conn_closed), res->rec);
+      conn_rec_watch (res->rec, res->conn);
     }
 }
 
@@ -478,7 +227,7 @@ open_begin (NbRelayManager *m,
   memset (res, 0, sizeof *res);
   res->rec = rec;
   if (rec != NULL)
-    conn_rec_init (rec);
+    conn_rec_init (rec, NULL);
   nb_relay_manager_open_conn_async (m, key, url, cancellable, on_opened, res);
   /* never completed from inside the call */
   g_assert_false (res->done);
@@ -487,7 +236,7 @@ open_begin (NbRelayManager *m,
 static void
 open_wait (OpenRes *res)
 {
-  g_assert_true (wait_for (open_done, res, WAIT_MS));
+  g_assert_true (run_until_cond (open_done, res, WAIT_MS));
 }
 
 /* Open and expect success. */
@@ -522,12 +271,6 @@ open_fail (NbRelayManager *m,
   return res.error;
 }
 
-static GBytes *
-bytes_of (const char *s)
-{
-  return g_bytes_new (s, strlen (s));
-}
-
 static void
 send_str (NbRelayConn *conn,
           const char  *s)
@@ -559,12 +302,6 @@ manager_has_no_foreign (gpointer data)
   return nb_relay_manager_get_n_foreign (data) == 0;
 }
 
-static gboolean
-server_has_no_connections (gpointer data)
-{
-  return nb_relay_server_get_n_connections (data) == 0;
-}
-
 /* ---- tests: picking the home relay -------------------------------------- */
 
 /* One server refuses our token: the other becomes home, and the first
@@ -587,7 +324,7 @@ test_pick_auth_refused (void)
   g_assert_nonnull (nb_relay_manager_get_home_client (m));
   g_assert_true (server_has_key (b.server, KEY_A));
   WAIT_UINT_AT_LEAST (a.rejected, 1);
-  g_assert_true (wait_for (server_has_no_connections, a.server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, a.server, WAIT_MS));
   g_assert_cmpstr (rec.events->str, ==, "R");
 
   /* the home relay is no foreign relay, by either of its URLs */
@@ -656,7 +393,7 @@ test_pick_losers_closed (void)
 
   home = g_strcmp0 (rec.instance_url, a.instance_url) == 0 ? &a : &b;
   g_assert_cmpstr (rec.instance_url, ==, home->instance_url);
-  g_assert_true (wait_for (one_connection_in_all, &t, WAIT_MS));
+  g_assert_true (run_until_cond (one_connection_in_all, &t, WAIT_MS));
   g_assert_true (server_has_key (home->server, KEY_A));
   g_assert_cmpuint (nb_relay_server_get_n_connections (home->server), ==, 1);
   /* and it stays so: no second home, no reconnect */
@@ -710,7 +447,7 @@ test_pick_retry (void)
   m = new_manager (KEY_A, SECRET, &rec, NULL);
   g_assert_true (nb_relay_manager_start (m, &error));
   g_assert_no_error (error);
-  g_assert_true (wait_for (has_last_error, m, WAIT_MS));
+  g_assert_true (run_until_cond (has_last_error, m, WAIT_MS));
   g_assert_error (nb_relay_manager_get_last_error (m), NB_RELAY_MANAGER_ERROR,
                   NB_RELAY_MANAGER_ERROR_NO_SERVERS);
   g_assert_false (nb_relay_manager_is_ready (m));
@@ -719,7 +456,7 @@ test_pick_retry (void)
   nb_relay_manager_set_servers (m, urls);
   g_assert_cmpstr (nb_relay_manager_get_servers (m)[0], ==, url);
   refused = (ErrCond) { m, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_CONNECT };
-  g_assert_true (wait_for (last_error_is, &refused, WAIT_MS));
+  g_assert_true (run_until_cond (last_error_is, &refused, WAIT_MS));
   g_assert_cmpuint (rec.ready, ==, 0);
 
   server_start (&a, SECRET, socket_port (reserved));
@@ -1010,7 +747,7 @@ test_foreign_unreachable (void)
   open_wait (&r3);
   g_assert_error (r3.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   /* the dial itself runs into its connect timeout */
-  g_assert_true (wait_for (manager_has_no_foreign, ma, WAIT_MS));
+  g_assert_true (run_until_cond (manager_has_no_foreign, ma, WAIT_MS));
 
   g_assert_cmpuint (ra.foreign_closed, ==, 0);
   g_assert_cmpstr (ra.events->str, ==, "R");
@@ -1124,7 +861,7 @@ test_home_reconnect (void)
   reserved = server_stop_keep_port (&sa);
   WAIT_UINT_AT_LEAST (ra.lost, 2);
   refused = (ErrCond) { ma, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_CONNECT };
-  g_assert_true (wait_for (last_error_is, &refused, WAIT_MS));
+  g_assert_true (run_until_cond (last_error_is, &refused, WAIT_MS));
   g_assert_cmpuint (ra.ready, ==, 2);
   server_start (&sa, SECRET, port);
   g_clear_object (&reserved);
@@ -1228,7 +965,7 @@ test_token_rotated (void)
   WAIT_UINT_AT_LEAST (ra.lost, 1);
   WAIT_UINT_AT_LEAST (sa.rejected, 2);
   rejected = (ErrCond) { ma, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_AUTH_REJECTED };
-  g_assert_true (wait_for (last_error_is, &rejected, WAIT_MS));
+  g_assert_true (run_until_cond (last_error_is, &rejected, WAIT_MS));
   g_assert_cmpuint (ra.ready, ==, 1);
 
   set_token (ma, OTHER_SECRET, 3600);
@@ -1271,7 +1008,7 @@ test_token_expired_replaced (void)
   g_assert_no_error (error);
   WAIT_UINT_AT_LEAST (sa.rejected, 2); /* the first pick and a retry */
   rejected = (ErrCond) { m, NB_RELAY_CLIENT_ERROR, NB_RELAY_CLIENT_ERROR_AUTH_REJECTED };
-  g_assert_true (wait_for (last_error_is, &rejected, WAIT_MS));
+  g_assert_true (run_until_cond (last_error_is, &rejected, WAIT_MS));
   g_assert_cmpuint (rec.ready, ==, 0);
 
   set_token (m, SECRET, 3600);
@@ -1364,7 +1101,7 @@ test_stop (void)
   open_wait (&waiting);
   g_assert_error (waiting.error, NB_RELAY_MANAGER_ERROR, NB_RELAY_MANAGER_ERROR_STOPPED);
 
-  g_assert_true (wait_for (server_has_no_connections, sa.server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, sa.server, WAIT_MS));
   wait_peer_presence (sb.server, KEY_A, FALSE);
   g_assert_cmpuint (nb_relay_server_get_n_connections (sb.server), ==, 1); /* mb */
   run_for (3 * GRACE_MS);
@@ -1375,12 +1112,12 @@ test_stop (void)
   start_and_wait_home (ma, &ra);
   g_assert_cmpstr (ra.events->str, ==, "RR");
   nb_relay_manager_stop (ma);
-  g_assert_true (wait_for (server_has_no_connections, sa.server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, sa.server, WAIT_MS));
 
   /* dropping a started manager closes everything too */
   start_and_wait_home (ma, &ra);
   g_clear_object (&ma);
-  g_assert_true (wait_for (server_has_no_connections, sa.server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, sa.server, WAIT_MS));
 
   nb_relay_manager_stop (mb);
   g_clear_object (&home_conn);

@@ -15,16 +15,7 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
-#include "relay-client.h"
-#include "relay-msg.h"
-#include "relay-server.h"
-
-#define SECRET       "test-relay-secret"
-#define OTHER_SECRET "another-relay-secret"
-#define KEY_A "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
-#define KEY_B "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
-#define KEY_C "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
-#define WAIT_MS 5000
+#include "relay-test-util.h"
 
 /* A throwaway self-signed certificate for 127.0.0.1 (test only). */
 static const char test_cert_pem[] =
@@ -60,76 +51,6 @@ __asan_default_options (void)
   return "intercept_tls_get_addr=0";
 }
 #endif
-
-/* ---- waiting ----------------------------------------------------------- */
-
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-on_wait_timeout (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Run the main context until @cond holds; FALSE after @timeout_ms. */
-static gboolean
-wait_for (Condition cond,
-          gpointer  data,
-          guint     timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (timeout_ms, on_wait_timeout, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-typedef struct {
-  const guint *var;
-  guint n;
-} AtLeast;
-
-static gboolean
-at_least (gpointer data)
-{
-  AtLeast *a = data;
-
-  return *a->var >= a->n;
-}
-
-/* Wait until *@var >= @n, or fail the test. */
-static void
-wait_at_least (const guint *var,
-               guint        n)
-{
-  AtLeast a = { var, n };
-
-  wait_for (at_least, &a, WAIT_MS);
-  g_assert_cmpuint (*var, >=, n);
-}
-
-#define WAIT_UINT_AT_LEAST(lvalue, n) wait_at_least (&(lvalue), (n))
-
-/* Let pending close handshakes and idle callbacks finish. */
-static void
-drain (void)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (20, on_wait_timeout, &timed_out);
-
-  while (!timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (timed_out);
-  (void) id;
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
 
 /* ---- recorders --------------------------------------------------------- */
 
@@ -216,47 +137,6 @@ client_rec_clear (ClientRec *rec)
   g_clear_error (&rec->first_error);
   g_ptr_array_unref (rec->online);
   g_ptr_array_unref (rec->offline);
-}
-
-typedef struct {
-  GPtrArray *messages; /* GBytes */
-  guint closed;
-  GError *error;
-} ConnRec;
-
-static void
-on_conn_message (NbRelayConn *conn,
-                 GBytes      *payload,
-                 ConnRec     *rec)
-{
-  g_ptr_array_add (rec->messages, g_bytes_ref (payload));
-}
-
-static void
-on_conn_closed (NbRelayConn  *conn,
-                const GError *error,
-                ConnRec      *rec)
-{
-  rec->closed++;
-  g_clear_error (&rec->error);
-  rec->error = g_error_copy (error);
-}
-
-static void
-conn_rec_init (ConnRec     *rec,
-               NbRelayConn *conn)
-{
-  memset (rec, 0, sizeof *rec);
-  rec->messages = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  g_signal_connect (conn, "message", G_CALLBACK (on_conn_message), rec);
-  g_signal_connect (conn, "closed", G_CALLBACK (on_conn_closed), rec);
-}
-
-static void
-conn_rec_clear (ConnRec *rec)
-{
-  g_ptr_array_unref (rec->messages);
-  g_clear_error (&rec->error);
 }
 
 typedef struct {
@@ -348,14 +228,6 @@ start_server (const char *secret,
   return server;
 }
 
-static NbRelayToken *
-make_token (const char *secret,
-            gint64      lifetime_s)
-{
-  return nb_relay_token_new ((const guint8 *) secret, strlen (secret),
-                             g_get_real_time () / G_USEC_PER_SEC + lifetime_s);
-}
-
 static NbRelayClient *
 new_client (const char *url,
             const char *key,
@@ -393,43 +265,11 @@ start_and_wait_connected (NbRelayClient *client,
   g_assert_true (nb_relay_client_is_connected (client));
 }
 
-static gboolean
-server_has_no_connections (gpointer data)
-{
-  return nb_relay_server_get_n_connections (data) == 0;
-}
-
 static void
 stop_server (NbRelayServer *server)
 {
   nb_relay_server_stop (server);
-  drain ();
-}
-
-/* Hold 127.0.0.1:@port (0: any) bound but not listening: connections are
- * refused and no parallel test process can take the port, while a relay
- * server may still listen on it (both sides use SO_REUSEADDR). */
-static GSocket *
-reserve_port (guint16 port)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                G_SOCKET_PROTOCOL_TCP, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (sock, addr, TRUE, &error));
-  g_assert_no_error (error);
-  return sock;
-}
-
-static guint16
-socket_port (GSocket *sock)
-{
-  g_autoptr(GSocketAddress) local = g_socket_get_local_address (sock, NULL);
-
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  drain_context ();
 }
 
 /* Stop @server but keep its port from other processes until the restart. */
@@ -440,14 +280,8 @@ stop_server_keep_port (NbRelayServer *server)
 
   nb_relay_server_stop (server);
   reserved = reserve_port (nb_relay_server_get_port (server));
-  drain ();
+  drain_context ();
   return reserved;
-}
-
-static GBytes *
-bytes_of (const char *s)
-{
-  return g_bytes_new (s, strlen (s));
 }
 
 static void
@@ -521,7 +355,7 @@ raw_connect (NbRelayServer *server)
   soup_session_set_proxy_resolver (raw->session, NULL);
   soup_session_websocket_connect_async (raw->session, msg, NULL, NULL, G_PRIORITY_DEFAULT,
                                         NULL, on_raw_connected, raw);
-  g_assert_true (wait_for (raw_done, raw, WAIT_MS));
+  g_assert_true (run_until_cond (raw_done, raw, WAIT_MS));
   g_assert_no_error (raw->error);
   g_assert_nonnull (raw->ws);
   soup_websocket_connection_set_max_incoming_payload_size (raw->ws, 0);
@@ -572,7 +406,7 @@ raw_free (RawClient *raw)
         {
           soup_websocket_connection_close (raw->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
           g_signal_connect (raw->ws, "closed", G_CALLBACK (on_raw_closed), raw);
-          wait_for (raw_closed, raw, WAIT_MS);
+          run_until_cond (raw_closed, raw, WAIT_MS);
           g_signal_handlers_disconnect_by_data (raw->ws, raw);
         }
       g_object_unref (raw->ws);
@@ -684,7 +518,7 @@ fake_server_free (FakeServer *fake)
   g_object_unref (fake->server);
   g_free (fake->url);
   g_free (fake);
-  drain ();
+  drain_context ();
 }
 
 /* ---- tests: URLs ------------------------------------------------------- */
@@ -767,7 +601,7 @@ test_auth_ok (void)
   /* stop: CLOSE goes to the server, which forgets the peer */
   nb_relay_client_stop (client);
   g_assert_false (nb_relay_client_is_connected (client));
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   g_assert_cmpuint (srec.peer_disconnected, ==, 1);
   g_assert_cmpstr (srec.last_disconnect_reason, ==, "peer closed the connection");
   g_assert_cmpuint (rec.disconnected, ==, 0);
@@ -806,7 +640,7 @@ check_refused (const char *secret,
   g_assert_cmpuint (nb_relay_server_get_n_peers (server), ==, 0);
   /* the token is not in the server's reason */
   g_assert_null (strstr (srec.last_reject_reason, token->signature));
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
 
   nb_relay_client_stop (client);
   g_clear_object (&client);
@@ -869,7 +703,7 @@ pair_teardown (Pair *p)
 {
   nb_relay_client_stop (p->a);
   nb_relay_client_stop (p->b);
-  g_assert_true (wait_for (server_has_no_connections, p->server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, p->server, WAIT_MS));
   g_clear_object (&p->a);
   g_clear_object (&p->b);
   stop_server (p->server);
@@ -1161,7 +995,7 @@ test_peer_state (void)
   g_assert_cmpuint (ra.offline->len, ==, 1);
 
   nb_relay_client_stop (a);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   conn_rec_clear (&cab);
   g_clear_object (&a);
   g_clear_object (&b);
@@ -1208,7 +1042,7 @@ test_peer_state_resubscribe (void)
 
   nb_relay_client_stop (a);
   nb_relay_client_stop (b);
-  g_assert_true (wait_for (server_has_no_connections, server2, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server2, WAIT_MS));
   g_clear_object (&a);
   g_clear_object (&b);
   stop_server (server2);
@@ -1245,7 +1079,7 @@ test_health_check_answered (void)
   g_assert_true (nb_relay_client_is_connected (client));
 
   nb_relay_client_stop (client);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   g_clear_object (&client);
   stop_server (server);
   client_rec_clear (&rec);
@@ -1302,7 +1136,7 @@ test_health_check_server_drops_silent_peer (void)
   WAIT_UINT_AT_LEAST (srec.peer_connected, 1);
   WAIT_UINT_AT_LEAST (srec.peer_disconnected, 1);
   g_assert_cmpstr (srec.last_disconnect_reason, ==, "health check timeout");
-  g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+  g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
   /* it got the auth response and health checks, each exactly "01 05" */
   g_assert_cmpuint (raw->received->len, >=, 2);
   for (guint i = 1; i < raw->received->len; i++)
@@ -1379,7 +1213,7 @@ test_reconnect (void)
 
   nb_relay_client_stop (a);
   nb_relay_client_stop (b);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   conn_rec_clear (&cold);
   conn_rec_clear (&cb);
   g_clear_object (&a_to_b);
@@ -1407,7 +1241,7 @@ expect_dropped_before_auth (NbRelayServer *server,
     soup_websocket_connection_send_text (raw->ws, (const char *) data);
   else
     raw_send (raw, data, len);
-  g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+  g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
   g_assert_cmpuint (raw->received->len, ==, 0); /* no answer */
   WAIT_UINT_AT_LEAST (srec->rejected, rejected + 1);
   raw_free (raw);
@@ -1438,7 +1272,7 @@ assert_server_still_works (NbRelayServer *server)
   conn_rec_clear (&cb);
   nb_relay_client_stop (a);
   nb_relay_client_stop (b);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   client_rec_clear (&ra);
   client_rec_clear (&rb);
 }
@@ -1488,7 +1322,7 @@ test_hostile_before_auth (void)
     RawClient *raw = raw_connect (server);
 
     raw_send (raw, oversize, NB_RELAY_MAX_MESSAGE_SIZE + 1);
-    g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+    g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
     g_assert_cmpuint (raw->received->len, ==, 0);
     raw_free (raw);
   }
@@ -1497,11 +1331,11 @@ test_hostile_before_auth (void)
     RawClient *raw = raw_connect (server);
 
     soup_websocket_connection_send_binary (raw->ws, NULL, 0);
-    g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+    g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
     raw_free (raw);
   }
   g_assert_cmpuint (srec.peer_connected, ==, 0);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
 
   assert_server_still_works (server);
   stop_server (server);
@@ -1547,7 +1381,7 @@ test_hostile_after_auth (void)
       WAIT_UINT_AT_LEAST (raw->received->len, 1); /* auth response */
       raw_send (raw, fatal[i].data, fatal[i].len);
       g_test_message ("sent %s", fatal[i].what);
-      g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+      g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
       WAIT_UINT_AT_LEAST (srec.peer_disconnected, disconnected + 1);
       raw_free (raw);
     }
@@ -1560,7 +1394,7 @@ test_hostile_after_auth (void)
     raw_send_auth (raw, KEY_A, SECRET);
     WAIT_UINT_AT_LEAST (raw->received->len, 1);
     raw_send_auth (raw, KEY_A, SECRET);
-    g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+    g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
     WAIT_UINT_AT_LEAST (srec.peer_disconnected, disconnected + 1);
     g_assert_cmpuint (raw->received->len, ==, 1);
     raw_free (raw);
@@ -1591,7 +1425,7 @@ test_hostile_after_auth (void)
     RawClient *raw = raw_connect (server);
     guint rejected = srec.rejected;
 
-    g_assert_true (wait_for (raw_closed, raw, WAIT_MS));
+    g_assert_true (run_until_cond (raw_closed, raw, WAIT_MS));
     WAIT_UINT_AT_LEAST (srec.rejected, rejected + 1);
     g_assert_cmpstr (srec.last_reject_reason, ==, "no auth message in time");
     raw_free (raw);
@@ -1600,7 +1434,7 @@ test_hostile_after_auth (void)
   g_assert_true (nb_relay_client_is_connected (b));
   g_assert_cmpuint (rb.disconnected, ==, 0);
   nb_relay_client_stop (b);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   conn_rec_clear (&cb);
   g_clear_object (&b_to_a);
   g_clear_object (&b);
@@ -1626,13 +1460,13 @@ test_same_id_replaces (void)
   second = raw_connect (server);
   raw_send_auth (second, KEY_A, SECRET);
   WAIT_UINT_AT_LEAST (srec.peer_connected, 2);
-  g_assert_true (wait_for (raw_closed, first, WAIT_MS));
+  g_assert_true (run_until_cond (raw_closed, first, WAIT_MS));
   g_assert_false (second->closed);
   g_assert_cmpuint (nb_relay_server_get_n_peers (server), ==, 1);
 
   raw_free (first);
   raw_free (second);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   stop_server (server);
   server_rec_clear (&srec);
 }
@@ -1677,7 +1511,7 @@ test_stop_in_handler (void)
       nb_relay_client_stop (client);
       g_clear_object (&client);
       g_clear_object (&server);
-      drain ();
+      drain_context ();
       client_rec_clear (&rec);
     }
 }
@@ -1729,7 +1563,7 @@ write_all (Io *io, const void *data, gsize len)
   io->done = FALSE;
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (io->conn)),
                                    data, len, G_PRIORITY_DEFAULT, NULL, on_written, io);
-  g_assert_true (wait_for (io_done, io, WAIT_MS));
+  g_assert_true (run_until_cond (io_done, io, WAIT_MS));
   g_assert_no_error (io->error);
 }
 
@@ -1749,7 +1583,7 @@ test_hostile_mid_frame (void)
   g_socket_client_set_enable_proxy (sc, FALSE);
   g_socket_client_connect_to_host_async (sc, "127.0.0.1", nb_relay_server_get_port (server),
                                          NULL, on_tcp_connected, &io);
-  g_assert_true (wait_for (io_done, &io, WAIT_MS));
+  g_assert_true (run_until_cond (io_done, &io, WAIT_MS));
   g_assert_no_error (io.error);
 
   request = g_strdup_printf ("GET /relay HTTP/1.1\r\n"
@@ -1768,7 +1602,7 @@ test_hostile_mid_frame (void)
       io.done = FALSE;
       g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (io.conn)),
                                  buf, sizeof buf, G_PRIORITY_DEFAULT, NULL, on_read, &io);
-      g_assert_true (wait_for (io_done, &io, WAIT_MS));
+      g_assert_true (run_until_cond (io_done, &io, WAIT_MS));
       g_assert_no_error (io.error);
       g_assert_cmpint (io.n, >, 0);
       g_string_append_len (response, buf, io.n);
@@ -1780,7 +1614,7 @@ test_hostile_mid_frame (void)
   g_assert_true (g_io_stream_close (G_IO_STREAM (io.conn), NULL, NULL));
   g_clear_object (&io.conn);
 
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   g_assert_cmpuint (srec.closed, ==, 1);
   g_assert_cmpuint (srec.peer_connected, ==, 0);
 
@@ -1920,7 +1754,7 @@ test_client_connect_refused (void)
   g_assert_cmpuint (rec.connected, ==, 0);
   /* dropping the client while it waits to reconnect is fine */
   g_clear_object (&client);
-  drain ();
+  drain_context ();
   client_rec_clear (&rec);
 }
 
@@ -1990,7 +1824,7 @@ test_tls (void)
 
   nb_relay_client_stop (a);
   nb_relay_client_stop (b);
-  g_assert_true (wait_for (server_has_no_connections, server, WAIT_MS));
+  g_assert_true (run_until_cond (server_has_no_connections, server, WAIT_MS));
   conn_rec_clear (&cb);
   g_clear_object (&a_to_b);
   g_clear_object (&b_to_a);

@@ -14,91 +14,11 @@
 #include <string.h>
 
 #include "grpc.h"
+#include "loop-util.h"
+#include "node-fixture.h"
 #include "signal-client.h"
 
 #define WAIT_MS 15000 /* generous bound for anything that should happen */
-
-/* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-/* Iterates the default context until @cond (@data) holds or @timeout_ms. */
-static gboolean
-run_until_cond (CondFunc cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return cond (data);
-}
-
-static gboolean
-flag_cond (gpointer data)
-{
-  return *(const gboolean *) data;
-}
-
-static gboolean
-run_until (const gboolean *flag, guint timeout_ms)
-{
-  return run_until_cond (flag_cond, (gpointer) flag, timeout_ms);
-}
-
-static gboolean
-never_cond (gpointer data)
-{
-  return FALSE;
-}
-
-static void
-run_for (guint ms)
-{
-  run_until_cond (never_cond, NULL, ms);
-}
-
-static void
-drain_context (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-typedef struct {
-  const guint *counter;
-  guint target;
-} CountCond;
-
-static gboolean
-count_cond (gpointer data)
-{
-  CountCond *c = data;
-
-  return *c->counter >= c->target;
-}
-
-/* Waits until *@counter >= @target. */
-#define WAIT_COUNT(counter, target)                                              \
-  G_STMT_START {                                                                 \
-    CountCond cc_ = { &(counter), (target) };                                    \
-    if (!run_until_cond (count_cond, &cc_, WAIT_MS))                             \
-      g_error ("timed out waiting for %s >= %u (is %u)", #counter, (guint) (target), \
-               (guint) (counter));                                               \
-  } G_STMT_END
 
 /* ------------------------------------------------------------------------ */
 /* The node server */
@@ -107,56 +27,25 @@ static char *node_dir;
 static char *node_bin;
 
 typedef struct {
-  GSubprocess *proc;
-  GDataInputStream *out;
-  GOutputStream *in;
-  GCancellable *cancellable;
-  gboolean reading;
-  GQueue replies;
-  GQueue events;
+  LineProc *lp;
   int port;
 } Node;
 
-static void node_read_next (Node *n);
-
-static void
-node_line_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Node *n = data;
-  g_autoptr (GError) error = NULL;
-  char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, &error);
-
-  n->reading = FALSE;
-  if (line == NULL)
-    return; /* EOF, killed or cancelled */
-  g_debug ("node> %s", line);
-  if (g_str_has_prefix (line, "event "))
-    g_queue_push_tail (&n->events, line);
-  else
-    g_queue_push_tail (&n->replies, line);
-  node_read_next (n);
-}
-
-static void
-node_read_next (Node *n)
-{
-  n->reading = TRUE;
-  g_data_input_stream_read_line_async (n->out, G_PRIORITY_DEFAULT, n->cancellable, node_line_cb, n);
-}
-
 static gboolean
-queue_nonempty (gpointer data)
+is_event (const char *line, gpointer data)
 {
-  return !g_queue_is_empty (data);
+  return g_str_has_prefix (line, "event ") == GPOINTER_TO_INT (data);
 }
 
 /* The next reply line (assert it arrives). */
 static char *
 node_reply (Node *n)
 {
-  if (!run_until_cond (queue_nonempty, &n->replies, WAIT_MS))
+  char *line = line_proc_take (n->lp, is_event, GINT_TO_POINTER (FALSE), WAIT_MS);
+
+  if (line == NULL)
     g_error ("node server did not answer");
-  return g_queue_pop_head (&n->replies);
+  return line;
 }
 
 /* @max_age_ms: 0, or the server's maximum connection age (GOAWAY). */
@@ -164,7 +53,6 @@ static Node *
 node_start_full (int port, guint max_age_ms)
 {
   Node *n = g_new0 (Node, 1);
-  g_autoptr (GError) error = NULL;
   g_autofree char *script = g_build_filename (node_dir, "signal-test-server.js", NULL);
   g_autofree char *port_arg = g_strdup_printf ("%d", port);
   g_autofree char *age_arg = g_strdup_printf ("%u", max_age_ms);
@@ -172,15 +60,7 @@ node_start_full (int port, guint max_age_ms)
   const char *argv[] = { node_bin, script, port_arg, age_arg, NULL };
   const char *p;
 
-  n->proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
-  g_assert_no_error (error);
-  n->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (n->proc));
-  n->in = g_object_ref (g_subprocess_get_stdin_pipe (n->proc));
-  n->cancellable = g_cancellable_new ();
-  g_queue_init (&n->replies);
-  g_queue_init (&n->events);
-  node_read_next (n);
-
+  n->lp = line_proc_spawn ("node", TRUE, argv);
   line = node_reply (n);
   p = strstr (line, "\"port\":");
   g_assert_nonnull (p);
@@ -198,30 +78,12 @@ node_start (int port)
 }
 
 static void
-node_kill (Node *n)
-{
-  if (n->proc)
-    {
-      g_subprocess_force_exit (n->proc);
-      g_subprocess_wait (n->proc, NULL, NULL);
-    }
-  g_cancellable_cancel (n->cancellable);
-  while (n->reading)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-static void
 node_free (Node *n)
 {
   if (n == NULL)
     return;
-  node_kill (n);
-  g_clear_object (&n->proc);
-  g_clear_object (&n->out);
-  g_clear_object (&n->in);
-  g_clear_object (&n->cancellable);
-  g_queue_clear_full (&n->replies, g_free);
-  g_queue_clear_full (&n->events, g_free);
+  line_proc_kill (n->lp);
+  line_proc_free (n->lp, WAIT_MS);
   g_free (n);
 }
 
@@ -234,7 +96,6 @@ node_cmd (Node *n, const char *format, ...) G_GNUC_PRINTF (2, 3);
 static char *
 node_cmd (Node *n, const char *format, ...)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *cmd = NULL;
   g_autofree char *line = NULL;
   va_list ap;
@@ -243,9 +104,7 @@ node_cmd (Node *n, const char *format, ...)
   cmd = g_strdup_vprintf (format, ap);
   va_end (ap);
   g_debug ("node< %s", cmd);
-  g_assert_true (g_output_stream_write_all (n->in, cmd, strlen (cmd), NULL, NULL, &error));
-  g_assert_true (g_output_stream_write_all (n->in, "\n", 1, NULL, NULL, &error));
-  g_assert_no_error (error);
+  line_proc_write (n->lp, cmd);
   line = node_reply (n);
   if (!g_str_has_prefix (line, "ok"))
     g_error ("node command \"%s\" failed: %s", cmd, line);
@@ -264,9 +123,9 @@ node_event (Node *n, const char *prefix)
       g_auto (GStrv) words = NULL;
       GHashTable *fields;
 
-      if (!run_until_cond (queue_nonempty, &n->events, WAIT_MS))
+      line = line_proc_take (n->lp, is_event, GINT_TO_POINTER (TRUE), WAIT_MS);
+      if (line == NULL)
         g_error ("no node event \"%s\"", prefix);
-      line = g_queue_pop_head (&n->events);
       if (!g_str_has_prefix (line + 6, prefix))
         continue;
       fields = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1110,11 +969,9 @@ test_goaway (void)
   WAIT_COUNT (b->ready, 1);
   for (guint i = 0; i < 20 && a->n_messages == 0; i++)
     {
-      CountCond cc = { &a->n_messages, 1 };
-
       if (nb_signal_client_is_connected (b->client))
         send_ok (b, a, offer);
-      run_until_cond (count_cond, &cc, 300);
+      run_until_at_least (&a->n_messages, 1, 300);
     }
   g_assert_cmpuint (a->n_messages, >=, 1);
   g_assert_cmpstr (((NbSignalMessage *) a->messages->pdata[0])->offer->ufrag, ==, "afterGoawayABCDE");
@@ -1131,13 +988,13 @@ test_register_timeout (void)
   g_autoptr (Peer) a = peer_new (n);
 
   nb_signal_client_set_register_timeout (a->client, 200);
-  g_subprocess_send_signal (n->proc, SIGSTOP);
+  g_subprocess_send_signal (n->lp->proc, SIGSTOP);
   nb_signal_client_start (a->client);
   WAIT_COUNT (a->n_disconnects, 1);
   g_assert_true (g_error_matches (a->disconnects->pdata[0], NB_SIGNAL_CLIENT_ERROR,
                                   NB_SIGNAL_CLIENT_ERROR_NOT_REGISTERED));
   nb_signal_client_set_register_timeout (a->client, NB_SIGNAL_CLIENT_DEFAULT_REGISTER_TIMEOUT_MS);
-  g_subprocess_send_signal (n->proc, SIGCONT);
+  g_subprocess_send_signal (n->lp->proc, SIGCONT);
   WAIT_COUNT (a->ready, 1);
 }
 
@@ -1166,32 +1023,12 @@ run_test (gconstpointer data)
 static gboolean
 find_node (void)
 {
-  const char *srcdir = g_getenv ("G_TEST_SRCDIR");
-  const char *root = g_getenv ("NB_SOURCE_ROOT");
-  g_autofree char *modules = NULL;
+  g_autofree char *why = NULL;
 
-  if (srcdir)
-    node_dir = g_build_filename (srcdir, "protocol", "node", NULL);
-  else if (root)
-    node_dir = g_build_filename (root, "tests", "protocol", "node", NULL);
-  else
-    node_dir = g_build_filename (g_get_current_dir (), "tests", "protocol", "node", NULL);
-
-  node_bin = g_strdup (g_getenv ("NODE"));
-  if (node_bin == NULL)
-    node_bin = g_find_program_in_path ("node");
-  if (node_bin == NULL)
-    {
-      g_printerr ("SKIP: node is not installed\n");
-      return FALSE;
-    }
-  modules = g_build_filename (node_dir, "node_modules", "tweetnacl", NULL);
-  if (!g_file_test (modules, G_FILE_TEST_IS_DIR))
-    {
-      g_printerr ("SKIP: %s is missing; run tools/install-npm.sh\n", modules);
-      return FALSE;
-    }
-  return TRUE;
+  if (node_find ("tweetnacl", &node_dir, &node_bin, &why))
+    return TRUE;
+  g_printerr ("SKIP: %s\n", why);
+  return FALSE;
 }
 
 int

@@ -35,6 +35,8 @@
 #include "config.h"
 
 #include "json-line.h"
+#include "loop-util.h"
+#include "node-fixture.h"
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -42,7 +44,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "box.h"
@@ -71,33 +72,6 @@ static char *node_bin;
 static gboolean have_node;
 
 /* ------------------------------------------------------------------------ */
-/* Main loop helpers (no sleeps: timeouts are sources) */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-typedef gboolean (*CondFunc) (gpointer data);
-
-static gboolean
-run_until_cond (CondFunc cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  GSource *timer = g_timeout_source_new (timeout_ms);
-
-  g_source_set_callback (timer, flag_set_cb, &timed_out, NULL);
-  g_source_attach (timer, NULL);
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (timer);
-  g_source_unref (timer);
-  return cond (data);
-}
-
-/* ------------------------------------------------------------------------ */
 /* Flat JSON lines */
 
 /* Asserts that "key" has the same value in both lines. */
@@ -123,85 +97,17 @@ assert_field (const char *line, const char *key, const char *expected)
 /* ------------------------------------------------------------------------ */
 /* Child processes with line-oriented stdout */
 
-/* Children die with the test. */
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-typedef struct {
-  char *name;
-  GSubprocess *proc;
-  GDataInputStream *out;
-  GOutputStream *in;   /* NULL without a stdin pipe */
-  GPtrArray *lines;
-  guint reply_pos;     /* node servers: replies consumed so far */
-  gboolean eof;
-  gboolean exited;
-} Proc;
-
-static void proc_read_next (Proc *p);
-
-static void
-proc_line_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Proc *p = data;
-  char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-
-  if (line == NULL)
-    {
-      p->eof = TRUE;
-      return;
-    }
-  g_printerr ("[%s] %s\n", p->name, line);
-  g_ptr_array_add (p->lines, line);
-  proc_read_next (p);
-}
-
-static void
-proc_read_next (Proc *p)
-{
-  g_data_input_stream_read_line_async (p->out, G_PRIORITY_DEFAULT, NULL, proc_line_cb, p);
-}
-
-static void
-proc_wait_cb (GObject *source, GAsyncResult *result, gpointer data)
-{
-  Proc *p = data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  p->exited = TRUE;
-}
+/* Every line is kept (none is taken); node servers' replies are counted
+ * by the cursor. */
+typedef LineProc Proc;
 
 static Proc *
 proc_spawn (const char *name, gboolean with_stdin, const char *const *argv)
 {
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  g_autoptr (GError) error = NULL;
-  Proc *p = g_new0 (Proc, 1);
+  Proc *p = line_proc_spawn (name, with_stdin, argv);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                        | (with_stdin ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE));
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  p->name = g_strdup (name);
-  p->proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  g_assert_no_error (error);
-  p->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p->proc));
-  if (with_stdin)
-    p->in = g_object_ref (g_subprocess_get_stdin_pipe (p->proc));
-  p->lines = g_ptr_array_new_with_free_func (g_free);
-  proc_read_next (p);
-  g_subprocess_wait_async (p->proc, NULL, proc_wait_cb, p);
+  p->echo = TRUE;
   return p;
-}
-
-static gboolean
-proc_done_cond (gpointer data)
-{
-  Proc *p = data;
-
-  return p->exited && p->eof;
 }
 
 static gboolean
@@ -210,7 +116,7 @@ procs_done_cond (gpointer data)
   Proc **procs = data;
 
   for (guint i = 0; procs[i]; i++)
-    if (!proc_done_cond (procs[i]))
+    if (!line_proc_done (procs[i]))
       return FALSE;
   return TRUE;
 }
@@ -219,21 +125,7 @@ procs_done_cond (gpointer data)
 static void
 proc_free (Proc *p)
 {
-  if (p == NULL)
-    return;
-  if (p->in)
-    g_output_stream_close (p->in, NULL, NULL);
-  if (!run_until_cond (proc_done_cond, p, WAIT_MS))
-    {
-      g_subprocess_force_exit (p->proc);
-      run_until_cond (proc_done_cond, p, WAIT_MS);
-    }
-  g_clear_object (&p->in);
-  g_object_unref (p->out);
-  g_object_unref (p->proc);
-  g_ptr_array_unref (p->lines);
-  g_free (p->name);
-  g_free (p);
+  line_proc_free (p, WAIT_MS);
 }
 
 /* The @index-th line (from 0) with "event":"@event", or NULL. */
@@ -312,16 +204,6 @@ wait_success (Proc **procs)
 
 /* ---- node servers ------------------------------------------------------ */
 
-static void
-proc_write_line (Proc *p, const char *line)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *text = g_strconcat (line, "\n", NULL);
-
-  g_assert_true (g_output_stream_write_all (p->in, text, strlen (text), NULL, NULL, &error));
-  g_assert_no_error (error);
-}
-
 static gboolean
 is_reply (const char *line)
 {
@@ -333,7 +215,7 @@ reply_cond (gpointer data)
 {
   Proc *p = data;
 
-  for (guint i = p->reply_pos; i < p->lines->len; i++)
+  for (guint i = p->cursor; i < p->lines->len; i++)
     if (is_reply (p->lines->pdata[i]))
       return TRUE;
   return p->eof;
@@ -345,13 +227,13 @@ node_reply (Proc *p)
 {
   if (!run_until_cond (reply_cond, p, WAIT_MS))
     g_error ("%s did not answer", p->name);
-  for (; p->reply_pos < p->lines->len; p->reply_pos++)
+  for (; p->cursor < p->lines->len; p->cursor++)
     {
-      const char *line = p->lines->pdata[p->reply_pos];
+      const char *line = p->lines->pdata[p->cursor];
 
       if (is_reply (line))
         {
-          p->reply_pos++;
+          p->cursor++;
           if (!g_str_has_prefix (line, "ok"))
             g_error ("%s: %s", p->name, line);
           return g_strdup (line);
@@ -369,7 +251,7 @@ node_cmd (Proc *p, const char *format, ...)
   va_start (ap, format);
   line = g_strdup_vprintf (format, ap);
   va_end (ap);
-  proc_write_line (p, line);
+  line_proc_write (p, line);
   return node_reply (p);
 }
 
@@ -395,7 +277,7 @@ node_start (const char *name, const char *script, int *out_port, char **out_firs
   line = p->lines->pdata[0];
   *out_port = (int) json_int (line, "port");
   g_assert_cmpint (*out_port, >, 0);
-  p->reply_pos = 1;
+  p->cursor = 1;
   if (out_first_line)
     *out_first_line = g_strdup (line);
   return p;
@@ -411,18 +293,6 @@ typedef struct {
   char *url;
   char *relay_url;
 } Devnet;
-
-static char *
-ready_field (const char *line, const char *key)
-{
-  g_autofree char *needle = g_strdup_printf (" %s=", key);
-  const char *p = strstr (line, needle);
-
-  if (p == NULL)
-    return NULL;
-  p += strlen (needle);
-  return g_strndup (p, strcspn (p, " \n"));
-}
 
 /* Writes @secret to @path with mode 0600 (never through argv or env). */
 static void
@@ -487,7 +357,7 @@ static void
 devnet_stop (Devnet *d)
 {
   g_subprocess_send_signal (d->proc->proc, SIGTERM);
-  g_assert_true (run_until_cond (proc_done_cond, d->proc, WAIT_MS));
+  g_assert_true (run_until_cond (line_proc_done, d->proc, WAIT_MS));
   g_assert_true (g_subprocess_get_if_exited (d->proc->proc));
   g_assert_cmpint (g_subprocess_get_exit_status (d->proc->proc), ==, 0);
   proc_free (d->proc);
@@ -510,32 +380,6 @@ devnet_relay_key (Devnet *d, guint8 key[crypto_hash_sha256_BYTES])
   g_strchomp (text);
   crypto_hash_sha256 (key, (const guint8 *) text, strlen (text));
   sodium_memzero (text, len);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Temporary directories */
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir == NULL)
-    {
-      g_remove (path);
-      return;
-    }
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_remove (child);
-    }
-  g_rmdir (path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -950,7 +794,7 @@ test_grpc_js_management (void)
                               "\"signal\":{\"uri\":\"127.0.0.1:%d\",\"protocol\":2},"
                               "\"relay\":{\"urls\":[\"%s\"],\"tokenPayload\":\"%s\",\"tokenSignature\":\"%s\"}}",
                               signal_port, d->relay_url, token->payload, token->signature);
-    proc_write_line (node_mgmt, config);
+    line_proc_write (node_mgmt, config);
     sodium_memzero (config, strlen (config));
     g_free (node_reply (node_mgmt));
   }
@@ -1069,7 +913,7 @@ test_forged_devnet (void)
 
   /* Stop the forger (stdin closed); it must have kept going. */
   g_output_stream_close (forger->in, NULL, NULL);
-  g_assert_true (run_until_cond (proc_done_cond, forger, WAIT_MS));
+  g_assert_true (run_until_cond (line_proc_done, forger, WAIT_MS));
   g_assert_cmpint (g_subprocess_get_exit_status (forger->proc), ==, 0);
   for (guint i = 0; i < forger->lines->len; i++)
     if (g_str_has_prefix (forger->lines->pdata[i], "round "))
@@ -1106,7 +950,7 @@ node_forge_round (NodeForge *f)
     {
       g_autofree char *line = g_strdup_printf ("forge %s %s", f->to, node_forgeries[i]);
 
-      proc_write_line (f->node, line);
+      line_proc_write (f->node, line);
       f->commands++;
     }
   /* A well-sealed offer, answer and candidate from a key not in the map. */
@@ -1115,9 +959,9 @@ node_forge_round (NodeForge *f)
     g_autofree char *answer = g_strdup_printf ("peer-offer %s ANSWER", f->to);
     g_autofree char *cand = g_strdup_printf ("peer-candidate %s 1 1 udp 2130706431 10.1.2.3 4567 typ host", f->to);
 
-    proc_write_line (f->node, offer);
-    proc_write_line (f->node, answer);
-    proc_write_line (f->node, cand);
+    line_proc_write (f->node, offer);
+    line_proc_write (f->node, answer);
+    line_proc_write (f->node, cand);
     f->commands += 3;
   }
 }
@@ -1449,8 +1293,7 @@ forger_main (const char *url, const char *to)
 int
 main (int argc, char **argv)
 {
-  const char *srcdir = g_getenv ("G_TEST_SRCDIR");
-  g_autofree char *modules = NULL;
+  g_autofree char *why = NULL;
   int status;
 
   if (argc == 4 && strcmp (argv[1], "--forger") == 0)
@@ -1459,17 +1302,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   nb_sodium_init ();
 
-  if (srcdir)
-    node_dir = g_build_filename (srcdir, "protocol", "node", NULL);
-  else
-    node_dir = g_build_filename (g_get_current_dir (), "tests", "protocol", "node", NULL);
-  node_bin = g_strdup (g_getenv ("NODE"));
-  if (node_bin == NULL)
-    node_bin = g_find_program_in_path ("node");
-  modules = g_build_filename (node_dir, "node_modules", "tweetnacl", NULL);
-  have_node = node_bin != NULL && g_file_test (modules, G_FILE_TEST_IS_DIR);
+  have_node = node_find ("tweetnacl", &node_dir, &node_bin, &why);
   if (!have_node)
-    g_printerr ("node or %s missing (tools/install-npm.sh): the grpc-js cases are skipped\n", modules);
+    g_printerr ("%s: the grpc-js cases are skipped\n", why);
 
   g_test_add_func ("/two-peers/devnet", test_devnet);
   g_test_add_func ("/two-peers/grpc-js-signal", test_grpc_js_signal);

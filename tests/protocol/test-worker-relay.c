@@ -32,169 +32,11 @@
 #include <glib/gstdio.h>
 
 #include "handshaker.h"
-#include "relay-manager.h"
-#include "relay-msg.h"
-#include "relay-server.h"
+#include "relay-test-util.h"
 #include "wg-uapi.h"
 #include "worker-relay.h"
 
-#define SECRET  "test-relay-secret"
-#define KEY_A   "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
-#define KEY_B   "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0="
-#define WAIT_MS 5000
 #define NETNS_ENV "TEST_WORKER_RELAY_NETNS"
-
-/* ---- waiting ------------------------------------------------------------ */
-
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-on_wait_timeout (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Run the main context until @cond holds; FALSE after @timeout_ms. */
-static gboolean
-wait_for (Condition cond, gpointer data, guint timeout_ms)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add (timeout_ms, on_wait_timeout, &timed_out);
-
-  while (!cond (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (data);
-}
-
-/* Run the main context for @ms (to see that something does NOT happen). */
-static void
-run_for (guint ms)
-{
-  gboolean timed_out = FALSE;
-
-  g_timeout_add (ms, on_wait_timeout, &timed_out);
-  while (!timed_out)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-typedef struct {
-  const guint *var;
-  guint n;
-} AtLeast;
-
-static gboolean
-at_least (gpointer data)
-{
-  AtLeast *a = data;
-
-  return *a->var >= a->n;
-}
-
-static void
-wait_at_least (const guint *var, guint n, guint timeout_ms)
-{
-  AtLeast a = { var, n };
-
-  wait_for (at_least, &a, timeout_ms);
-  g_assert_cmpuint (*var, >=, n);
-}
-
-static gboolean
-done_is_set (gpointer data)
-{
-  return *(gboolean *) data;
-}
-
-/* ---- relay servers ------------------------------------------------------ */
-
-typedef struct {
-  NbRelayServer *server;
-  char *url;          /* listed and dialled: rel://127.0.0.1:PORT */
-  char *instance_url; /* announced: rel://localhost:PORT */
-  guint16 port;
-} TestServer;
-
-/* 127.0.0.1:@port (0: any) bound, not listening: refused, and kept from
- * other processes while a server restarts on it (both use SO_REUSEADDR). */
-static GSocket *
-reserve_port (guint16 port)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, port);
-  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                G_SOCKET_PROTOCOL_TCP, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (sock, addr, TRUE, &error));
-  g_assert_no_error (error);
-  return sock;
-}
-
-static guint16
-socket_port (GSocket *sock)
-{
-  g_autoptr (GSocketAddress) local = g_socket_get_local_address (sock, NULL);
-
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-}
-
-/* Start (or restart) @ts on @port (0: a fresh ephemeral port). */
-static void
-server_start (TestServer *ts, guint16 port)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocket) reserved = reserve_port (port);
-
-  g_assert_null (ts->server);
-  ts->port = socket_port (reserved);
-  g_free (ts->instance_url);
-  ts->instance_url = g_strdup_printf ("rel://localhost:%u", (guint) ts->port);
-  g_free (ts->url);
-  ts->url = g_strdup_printf ("rel://127.0.0.1:%u", (guint) ts->port);
-  ts->server = nb_relay_server_new ((const guint8 *) SECRET, strlen (SECRET), NULL);
-  nb_relay_server_set_instance_url (ts->server, ts->instance_url);
-  g_assert_true (nb_relay_server_listen (ts->server, "127.0.0.1", ts->port, &error));
-  g_assert_no_error (error);
-}
-
-static void
-drain (void)
-{
-  run_for (20);
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-}
-
-/* Stop @ts; returns its port, held, for a restart. */
-static GSocket *
-server_stop_keep_port (TestServer *ts)
-{
-  GSocket *reserved;
-
-  nb_relay_server_stop (ts->server);
-  reserved = reserve_port (ts->port);
-  g_clear_object (&ts->server);
-  return reserved;
-}
-
-static void
-server_clear (TestServer *ts)
-{
-  if (ts->server != NULL)
-    {
-      nb_relay_server_stop (ts->server);
-      g_clear_object (&ts->server);
-    }
-  g_free (ts->url);
-  g_free (ts->instance_url);
-  memset (ts, 0, sizeof *ts);
-}
 
 /* ---- relay managers ----------------------------------------------------- */
 
@@ -212,20 +54,10 @@ on_home_ready (NbRelayManager *m, const char *url, TestManager *tm)
 static void
 manager_init (TestManager *tm, const char *key, const char *server_url)
 {
-  g_autoptr (NbRelayToken) token = NULL;
-  g_autoptr (GError) error = NULL;
   const char *urls[] = { server_url, NULL };
 
   memset (tm, 0, sizeof *tm);
-  tm->m = nb_relay_manager_new (key);
-  token = nb_relay_token_new ((const guint8 *) SECRET, strlen (SECRET),
-                              g_get_real_time () / G_USEC_PER_SEC + 3600);
-  g_assert_true (nb_relay_manager_set_token (tm->m, token->payload, token->signature, &error));
-  g_assert_no_error (error);
-  nb_relay_manager_set_servers (tm->m, urls);
-  nb_relay_manager_set_backoff (tm->m, 20, 100);
-  nb_relay_manager_set_quick_reconnect_delay (tm->m, 20);
-  nb_relay_manager_set_foreign_grace (tm->m, 100);
+  tm->m = relay_test_manager_new (key, SECRET, urls, 100);
   g_signal_connect (tm->m, "home-ready", G_CALLBACK (on_home_ready), tm);
 }
 
@@ -237,7 +69,7 @@ manager_start (TestManager *tm)
 
   g_assert_true (nb_relay_manager_start (tm->m, &error));
   g_assert_no_error (error);
-  wait_at_least (&tm->ready, before + 1, WAIT_MS);
+  wait_at_least (&tm->ready, before + 1);
   g_assert_true (nb_relay_manager_is_ready (tm->m));
 }
 
@@ -335,7 +167,7 @@ worker_open (TestWorker *tw, const char *remote_address)
 static void
 wait_connected (TestWorker *tw, guint n, const char *url)
 {
-  wait_at_least (&tw->connected, n, WAIT_MS);
+  wait_at_least (&tw->connected, n);
   g_assert_cmpuint (tw->connected, ==, n);
   g_assert_cmpstr (tw->url, ==, url);
   g_assert_cmpint (nb_worker_relay_get_state (tw->w), ==, NB_WORKER_RELAY_STATE_CONNECTED);
@@ -345,7 +177,7 @@ wait_connected (TestWorker *tw, guint n, const char *url)
 static void
 wait_disconnected (TestWorker *tw, guint n, NbWorkerRelayError code)
 {
-  wait_at_least (&tw->disconnected, n, WAIT_MS);
+  wait_at_least (&tw->disconnected, n);
   g_assert_cmpuint (tw->disconnected, ==, n);
   g_assert_error (tw->error, NB_WORKER_RELAY_ERROR, (gint) code);
   g_assert_cmpint (nb_worker_relay_get_state (tw->w), ==, NB_WORKER_RELAY_STATE_IDLE);
@@ -371,7 +203,7 @@ check_data (TestWorker *from, TestWorker *to)
       g_assert_no_error (error);
       g_ptr_array_add (sent, g_bytes_new_take (buf, sizes[i]));
     }
-  wait_at_least (&to->received->len, base + sent->len, WAIT_MS);
+  wait_at_least (&to->received->len, base + sent->len);
   g_assert_cmpuint (to->received->len, ==, base + sent->len);
   for (guint i = 0; i < sent->len; i++)
     g_assert_true (g_bytes_equal (sent->pdata[i], to->received->pdata[base + i]));
@@ -393,9 +225,9 @@ fixture_setup (Fixture *f, gboolean two_servers)
   g_assert_true (nb_handshaker_is_controller_for (KEY_A, KEY_B));
   g_assert_false (nb_handshaker_is_controller_for (KEY_B, KEY_A));
 
-  server_start (&f->s1, 0);
+  server_start (&f->s1, SECRET, 0);
   if (two_servers)
-    server_start (&f->s2, 0);
+    server_start (&f->s2, SECRET, 0);
   manager_init (&f->ma, KEY_A, f->s1.url);
   manager_init (&f->mb, KEY_B, two_servers ? f->s2.url : f->s1.url);
   manager_start (&f->ma);
@@ -413,7 +245,7 @@ fixture_teardown (Fixture *f)
   manager_clear (&f->mb);
   server_clear (&f->s1);
   server_clear (&f->s2);
-  drain ();
+  drain_context ();
 }
 
 /* Each opens with the other's home relay, as offers carry it. */
@@ -603,9 +435,9 @@ test_server_stopped (void)
   g_assert_cmpuint (f.a.connected, ==, 1);
 
   g_clear_object (&reserved);
-  server_start (&f.s1, f.s1.port);
-  wait_at_least (&f.ma.ready, ready_a + 1, WAIT_MS);
-  wait_at_least (&f.mb.ready, ready_b + 1, WAIT_MS);
+  server_start (&f.s1, SECRET, f.s1.port);
+  wait_at_least (&f.ma.ready, ready_a + 1);
+  wait_at_least (&f.mb.ready, ready_b + 1);
   open_both (&f);
   wait_connected (&f.a, 2, f.s1.instance_url);
   wait_connected (&f.b, 2, f.s1.instance_url);
@@ -677,7 +509,7 @@ test_close_pending (void)
   silent = reserve_port (0);
   g_assert_true (g_socket_listen (silent, &error));
   g_assert_no_error (error);
-  silent_url = g_strdup_printf ("rel://127.0.0.1:%u", (guint) socket_port (silent));
+  silent_url = url_for_port (socket_port (silent));
   worker_open (&f.b, silent_url);
   run_for (200);
   g_assert_cmpint (nb_worker_relay_get_state (f.b.w), ==, NB_WORKER_RELAY_STATE_OPENING);
@@ -709,8 +541,7 @@ test_open_failed (void)
 {
   Fixture f;
   g_autoptr (GSocket) closed_port = reserve_port (0);
-  g_autofree char *refusing = g_strdup_printf ("rel://127.0.0.1:%u",
-                                               (guint) socket_port (closed_port));
+  g_autofree char *refusing = url_for_port (socket_port (closed_port));
 
   fixture_setup (&f, FALSE);
   worker_open (&f.b, refusing);
@@ -831,7 +662,7 @@ set_peer_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 async_wait_ok (Async *a)
 {
-  g_assert_true (wait_for (done_is_set, &a->done, WAIT_MS));
+  g_assert_true (run_until (&a->done, WAIT_MS));
   g_assert_no_error (a->error);
   g_assert_true (a->ok);
   memset (a, 0, sizeof *a);
@@ -852,7 +683,7 @@ get_stats (NbWgUapi *uapi)
   Async a = { 0 };
 
   nb_wg_backend_get_stats_async (NB_WG_BACKEND (uapi), NULL, stats_cb, &a);
-  g_assert_true (wait_for (done_is_set, &a.done, WAIT_MS));
+  g_assert_true (run_until (&a.done, WAIT_MS));
   g_assert_no_error (a.error);
   return a.stats;
 }
@@ -921,7 +752,7 @@ wg_stop (NbWgUapi *uapi)
   Async a = { 0 };
 
   nb_wg_uapi_stop_async (uapi, NULL, stop_cb, &a);
-  g_assert_true (wait_for (done_is_set, &a.done, 15000));
+  g_assert_true (run_until (&a.done, 15000));
   g_assert_no_error (a.error);
   g_object_unref (uapi);
 }
