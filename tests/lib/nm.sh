@@ -129,6 +129,10 @@ nb_nm_start() {
 	_nb_nm_bus_probe "$bus" >/dev/null 2>&1 || nb_die "private system bus did not come up"
 
 	export DBUS_SYSTEM_BUS_ADDRESS=$bus
+	# The VPN service NM starts inherits NM's environment: its per-connection
+	# state (WireGuard identity) goes to the lab, never to the host's
+	# /var/lib/NetworkManager-netbird.
+	export NM_NETBIRD_STATE_DIR=${NM_NETBIRD_STATE_DIR:-$lab/netbird-state}
 	# ip netns exec and unshare exec (no fork), and the mount script ends in
 	# exec, so the PID nb_spawn records is NetworkManager's.
 	nb_spawn nm ip netns exec "$ns" unshare --mount --uts --propagation private \
