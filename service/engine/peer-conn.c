@@ -87,6 +87,7 @@ struct _NbPeerConn {
   gboolean ice_bound;               /* remote credentials given */
   char *ice_remote_ufrag;
   NbIcePairInfo *ice_pair;
+  GPtrArray *ice_candidates;        /* NbSignalCandidate *: the worker's gathered so far */
 
   NbWorkerRelay *relay;
   char *relay_server_url;
@@ -438,6 +439,8 @@ remove_peer_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* ---- the signal sender ---------------------------------------------------- */
 
+static void ice_send_candidates (NbPeerConn *self, const char *why);
+
 static gboolean
 send_trampoline (const char            *remote_key,
                  const NbSignalMessage *msg,
@@ -451,7 +454,17 @@ send_trampoline (const char            *remote_key,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "no signal sender");
       return FALSE;
     }
-  return self->send_func (remote_key, msg, self->send_data, error);
+  if (!self->send_func (remote_key, msg, self->send_data, error))
+    return FALSE;
+  /* Candidates trickle out once, as gathered; the remote may have missed
+   * them (not yet registered at signal: the server drops what it cannot
+   * deliver) and then learns our addresses only as peer-reflexive. Every
+   * offer/answer of the session is followed by all of them again. */
+  if ((msg->type == NB_SIGNAL_MSG_OFFER || msg->type == NB_SIGNAL_MSG_ANSWER)
+      && msg->offer != NULL && msg->offer->has_session_id && self->ice != NULL
+      && memcmp (msg->offer->session_id, self->ice_session_id, NB_SIGNAL_SESSION_ID_LEN) == 0)
+    ice_send_candidates (self, nb_signal_msg_type_to_string (msg->type));
+  return TRUE;
 }
 
 /* ---- paths --------------------------------------------------------------- */
@@ -1120,6 +1133,7 @@ ice_drop_worker (NbPeerConn *self, const char *why)
   g_signal_handlers_disconnect_by_data (worker, self);
   nb_worker_ice_set_receive_func (worker, NULL, NULL, NULL);
   self->ice_bound = FALSE;
+  g_ptr_array_set_size (self->ice_candidates, 0);
   g_clear_pointer (&self->ice_remote_ufrag, g_free);
   g_clear_pointer (&self->ice_pair, nb_ice_pair_info_free);
   path_set_down (self, NB_PEER_PATH_ICE);
@@ -1129,19 +1143,46 @@ ice_drop_worker (NbPeerConn *self, const char *why)
   status_update_ice (self);
 }
 
-static void
-on_ice_local_candidate (NbWorkerIce *worker, NbSignalCandidate *candidate, NbPeerConn *self)
+static gboolean
+ice_send_candidate (NbPeerConn *self, const NbSignalCandidate *candidate)
 {
   g_autoptr (NbSignalMessage) msg = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (worker != self->ice || self->closed || self->send_func == NULL)
-    return;
   msg = nb_signal_message_new_candidate (nb_signal_candidate_copy (candidate));
   msg->has_session_id = TRUE;
   memcpy (msg->session_id, self->ice_session_id, NB_SIGNAL_SESSION_ID_LEN);
   if (!self->send_func (self->peer->key, msg, self->send_data, &error))
-    g_debug ("peer %s: sending a candidate failed: %s", short_key (self), error->message);
+    {
+      g_debug ("peer %s: sending a candidate failed: %s", short_key (self), error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* All candidates of the current worker again (the remote's libnice takes a
+ * known candidate as an update of it, and one it only knew as
+ * peer-reflexive becomes what it is). */
+static void
+ice_send_candidates (NbPeerConn *self, const char *why)
+{
+  if (self->closed || self->send_func == NULL || self->ice == NULL || self->ice_candidates->len == 0)
+    return;
+  g_debug ("peer %s: %u local candidates sent again (%s)", short_key (self),
+           self->ice_candidates->len, why);
+  for (guint i = 0; i < self->ice_candidates->len; i++)
+    if (!ice_send_candidate (self, self->ice_candidates->pdata[i]))
+      break;
+}
+
+static void
+on_ice_local_candidate (NbWorkerIce *worker, NbSignalCandidate *candidate, NbPeerConn *self)
+{
+  if (worker != self->ice || self->closed)
+    return;
+  g_ptr_array_add (self->ice_candidates, nb_signal_candidate_copy (candidate));
+  if (self->send_func != NULL)
+    ice_send_candidate (self, candidate);
 }
 
 static void
@@ -1219,6 +1260,7 @@ ice_new_worker (NbPeerConn *self)
     }
   self->ice = worker;
   self->ice_bound = FALSE;
+  g_ptr_array_set_size (self->ice_candidates, 0);
   nb_handshaker_new_session_id (self->ice_session_id);
   g_signal_connect (worker, "local-candidate", G_CALLBACK (on_ice_local_candidate), self);
   g_signal_connect (worker, "connected", G_CALLBACK (on_ice_connected), self);
@@ -1237,7 +1279,7 @@ has_ice_credentials (const NbSignalOffer *o)
 
 /* Gives the current worker the remote credentials (starting it if it has
  * not started yet). */
-static void
+static gboolean
 ice_bind (NbPeerConn *self, const NbSignalOffer *o)
 {
   g_autoptr (GError) error = NULL;
@@ -1252,30 +1294,30 @@ ice_bind (NbPeerConn *self, const NbSignalOffer *o)
       g_warning ("peer %s: ICE checks could not start: %s", short_key (self), error->message);
       ice_drop_worker (self, "start failed");
       nb_guard_ice_state_changed (self->guard, NB_GUARD_PATH_DISCONNECTED);
-      return;
+      return FALSE;
     }
   self->ice_bound = TRUE;
   g_free (self->ice_remote_ufrag);
   self->ice_remote_ufrag = g_strdup (o->ufrag);
   nb_guard_ice_state_changed (self->guard, NB_GUARD_PATH_CONNECTING);
   status_update_ice (self);
+  return TRUE;
 }
 
-static void
+/* Returns TRUE when a worker that had already gathered was bound now (its
+ * candidates went out before the remote may have been listening). */
+static gboolean
 ice_on_remote (NbPeerConn *self, const NbSignalOffer *o, gboolean session_changed)
 {
   if (self->ctx->force_relay || !has_ice_credentials (o))
-    return;
+    return FALSE;
 
   if (self->ice != NULL && self->ice_bound && !ice_worker_done (self->ice) && !session_changed
       && g_strcmp0 (self->ice_remote_ufrag, o->ufrag) == 0)
-    return;   /* the session in use, repeated */
+    return FALSE;   /* the session in use, repeated */
 
   if (self->ice != NULL && !self->ice_bound && !ice_worker_done (self->ice))
-    {
-      ice_bind (self, o);
-      return;
-    }
+    return ice_bind (self, o);
 
   /* A new remote session for a worker bound to another one (or none):
    * a new local session answers it. No disconnect event for the guard:
@@ -1284,9 +1326,10 @@ ice_on_remote (NbPeerConn *self, const NbSignalOffer *o, gboolean session_change
   if (!ice_new_worker (self))
     {
       nb_guard_ice_state_changed (self->guard, NB_GUARD_PATH_DISCONNECTED);
-      return;
+      return FALSE;
     }
   ice_bind (self, o);
+  return FALSE;   /* nothing gathered yet */
 }
 
 /* ---- relay --------------------------------------------------------------- */
@@ -1378,7 +1421,10 @@ on_remote_answer (NbHandshaker *hs, const NbSignalOffer *answer, gboolean sessio
 {
   if (self->closed)
     return;
-  ice_on_remote (self, answer, session_changed);
+  /* An offer is answered right after this (the answer re-sends the
+   * candidates); an answer is not: re-send them here when binding. */
+  if (ice_on_remote (self, answer, session_changed))
+    ice_send_candidates (self, "bound on the answer");
   relay_on_remote (self, answer);
 }
 
@@ -1494,6 +1540,7 @@ nb_peer_conn_finalize (GObject *object)
   g_clear_pointer (&self->allowed_ips, g_strfreev);
   g_clear_pointer (&self->ice_remote_ufrag, g_free);
   g_clear_pointer (&self->ice_pair, nb_ice_pair_info_free);
+  g_clear_pointer (&self->ice_candidates, g_ptr_array_unref);
   g_clear_pointer (&self->relay_server_url, g_free);
   g_clear_object (&self->direct_endpoint);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -1527,6 +1574,7 @@ nb_peer_conn_init (NbPeerConn *self)
 {
   g_queue_init (&self->emits);
   self->cancellable = g_cancellable_new ();
+  self->ice_candidates = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_signal_candidate_free);
 }
 
 /* ---- public -------------------------------------------------------------- */

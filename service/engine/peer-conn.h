@@ -33,6 +33,17 @@
  * An initiation that got no response is sent again (nb_wg_proxy_replay_
  * handshake) every 400 ms, up to 5 times, after a path comes up: the far
  * end of a relayed conn may open a moment later and drop what came first.
+ * If it was the response that got lost, the remote's WireGuard would drop
+ * the repeated initiation as a replay; the remote's proxy answers it with
+ * the response it remembered instead (wg-proxy.h, "Lost responses").
+ *
+ * Candidates. Each local ICE candidate goes to the remote as it is
+ * gathered, and all gathered so far go again after every OFFER/ANSWER we
+ * send for that ICE session and when a remote ANSWER binds a worker that
+ * had gathered already: the signal server drops messages for a peer that
+ * is not registered yet, and a remote that missed our candidates would
+ * know us only as peer-reflexive (no host/host pair, no direct path).
+ * Repeats are harmless: libnice updates a known remote candidate in place.
  *
  * Fast failover (traffic watchdog). libnice notices a dead pair only after
  * 7-10 s. While a second path is connected, every 250 ms: the active path

@@ -102,6 +102,14 @@ struct _NbWgProxy {
   guint8 initiation[WG_INITIATION_SIZE];
   gboolean have_initiation;
 
+  /* The peer's newest initiation, and WireGuard's newest response with the
+   * initiation it answers (see answer_again) */
+  guint8 peer_initiation[WG_INITIATION_SIZE];
+  gboolean have_peer_initiation;
+  guint8 response[WG_RESPONSE_SIZE];
+  guint8 answered[WG_INITIATION_SIZE];
+  gboolean have_response;
+
   NbWgProxyStats stats;
   RateLimit log_foreign;
   RateLimit log_transport;
@@ -310,6 +318,14 @@ flush_pending (NbWgProxy *self)
   g_queue_clear_full (&queue, g_free);
 }
 
+/* A response's receiver index (bytes 8-11) is the sender index (bytes
+ * 4-7) of the initiation it answers. */
+static gboolean
+response_answers (const guint8 *response, const guint8 *initiation)
+{
+  return memcmp (response + 8, initiation + 4, 4) == 0;
+}
+
 static void
 note_from_wg (NbWgProxy *self, const guint8 *data, gsize length)
 {
@@ -318,6 +334,13 @@ note_from_wg (NbWgProxy *self, const guint8 *data, gsize length)
       memcpy (self->initiation, data, WG_INITIATION_SIZE);
       self->have_initiation = TRUE;
       self->stats.last_initiation_us = g_get_monotonic_time ();
+    }
+  else if (is_wg_message (data, length, WG_RESPONSE, WG_RESPONSE_SIZE)
+           && self->have_peer_initiation && response_answers (data, self->peer_initiation))
+    {
+      memcpy (self->response, data, WG_RESPONSE_SIZE);
+      memcpy (self->answered, self->peer_initiation, WG_INITIATION_SIZE);
+      self->have_response = TRUE;
     }
 }
 
@@ -480,6 +503,28 @@ flush_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The peer sent the initiation WireGuard already answered again: our
+ * response was lost. WireGuard would drop the repeat as a replay (same
+ * TAI64N timestamp) and the peer would wait 5 s for its own retry with a
+ * new initiation; the response it needs is still valid (the peer keeps the
+ * state of its initiation), so send it again instead. */
+static gboolean
+answer_again (NbWgProxy *self, const guint8 *data, gsize length)
+{
+  guint8 response[WG_RESPONSE_SIZE];
+  const guint8 *datagrams[1] = { response };
+  gsize lengths[1] = { WG_RESPONSE_SIZE };
+
+  if (!self->have_response || !is_wg_message (data, length, WG_INITIATION, WG_INITIATION_SIZE)
+      || memcmp (data, self->answered, WG_INITIATION_SIZE) != 0)
+    return FALSE;
+  memcpy (response, self->response, WG_RESPONSE_SIZE);
+  if (to_peer (self, datagrams, lengths, 1) > 0)
+    self->stats.responses_replayed++;
+  g_debug ("the peer repeated an answered initiation: response sent again");
+  return TRUE;
+}
+
 void
 nb_wg_proxy_deliver (NbWgProxy *self, const guint8 *data, gsize length)
 {
@@ -496,6 +541,13 @@ nb_wg_proxy_deliver (NbWgProxy *self, const guint8 *data, gsize length)
     }
   if (is_wg_message (data, length, WG_RESPONSE, WG_RESPONSE_SIZE))
     self->stats.last_response_us = g_get_monotonic_time ();
+  if (answer_again (self, data, length))
+    return;
+  if (is_wg_message (data, length, WG_INITIATION, WG_INITIATION_SIZE))
+    {
+      memcpy (self->peer_initiation, data, WG_INITIATION_SIZE);
+      self->have_peer_initiation = TRUE;
+    }
 
   if (self->out_len == OUT_MAX)
     {

@@ -31,6 +31,18 @@
  * it after a switch, when no handshake response has been seen since the
  * initiation).
  *
+ * Lost responses. A repeated initiation does not help when only WireGuard's
+ * response (type 2, 92 bytes) was lost: WireGuard drops an initiation whose
+ * TAI64N timestamp it has seen as a replay, and the peer waits 5 s for its
+ * own retry. So the proxy remembers the last response WireGuard sent to the
+ * peer together with the initiation it answers (the last one delivered
+ * from the peer whose sender index the response names); when that same
+ * initiation (byte-identical) is delivered again, it is not passed to
+ * WireGuard and the remembered response goes out again on the current
+ * transport (stats: responses_replayed). The peer still holds the state of
+ * its initiation, so the response is valid; if it already got one, the
+ * duplicate is dropped by its WireGuard.
+ *
  * Batching: WireGuard's datagrams are read with recvmmsg() (up to
  * NB_WG_PROXY_BATCH per wake-up) and passed to the transport as one batch;
  * delivered datagrams are queued and written with sendmmsg() from a
@@ -84,6 +96,9 @@ typedef struct {
                                   * initiation from WireGuard; 0: none */
   gint64  last_response_us;      /* monotonic time of the newest handshake
                                   * response (type 2) from the peer */
+  guint64 responses_replayed;    /* repeated initiations from the peer
+                                  * answered with the remembered response
+                                  * (see "Lost responses") */
 } NbWgProxyStats;
 
 #define NB_TYPE_WG_PROXY (nb_wg_proxy_get_type ())
@@ -109,7 +124,9 @@ gboolean nb_wg_proxy_has_transport (NbWgProxy *self);
 
 /* A datagram from the peer, for WireGuard (copied). Queued (at most 1024,
  * oldest dropped) and written from a high-priority idle source, at once
- * when NB_WG_PROXY_BATCH are queued. Dropped after close. */
+ * when NB_WG_PROXY_BATCH are queued. Dropped after close. A repeat of the
+ * initiation WireGuard last answered is not queued: the remembered
+ * response goes to the peer instead (see "Lost responses"). */
 void nb_wg_proxy_deliver (NbWgProxy    *self,
                           const guint8 *data,
                           gsize         length);

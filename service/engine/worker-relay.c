@@ -11,9 +11,21 @@
  * so a completion arriving later finds nobody and only cleans up. That way
  * dropping the worker never waits for the manager or the device.
  *
- * "connected" is emitted from the open callback itself (a main-loop
- * dispatch, never a public call) so that it comes before the early message
- * the relay client delivers from an idle right after the open. Everything
+ * An open conn is not yet a path: opening sends nothing on the wire, so
+ * the remote may never have opened its side (its offer named no relay, or
+ * it has not processed ours yet), and everything we sent would be dropped
+ * by its relay client. The path is "connected" once the relay server says
+ * the peer is online on that relay connection (the answer to our
+ * subscription, or a later "peers-online") or once the first datagram
+ * from the peer arrives on the conn, whichever comes first; until then the
+ * worker stays OPENING. (Online is weaker than "opened its side" when both
+ * peers share the server as home relay; a datagram is the only proof, and
+ * the relay protocol has nothing in between.)
+ *
+ * "connected" is emitted from that dispatch itself (the relay client's
+ * signal, a main-loop dispatch, never a public call) so that it comes
+ * before the datagram that confirmed the path, or the early message the
+ * relay client delivers from an idle right after the open. Everything
  * else goes through the event queue, because a conn's "closed" may be
  * emitted inside someone's call into the manager or the relay client.
  */
@@ -64,6 +76,7 @@ struct _NbWorkerRelay {
   gulong closed_id;
   char *server_url;            /* while CONNECTED */
   NbRelayClient *sub_client;   /* where we subscribed to the peer's state */
+  gulong online_id;            /* sub_client's "peers-online" */
   NbRelayPeerId peer_id;
 
   NbWorkerRelayReceiveFunc recv_func;
@@ -189,7 +202,10 @@ drop_conn (NbWorkerRelay *self)
 
   g_clear_pointer (&self->server_url, g_free);
   if (client != NULL)
-    nb_relay_client_unsubscribe (client, &self->peer_id, 1, NULL);
+    {
+      g_clear_signal_handler (&self->online_id, client);
+      nb_relay_client_unsubscribe (client, &self->peer_id, 1, NULL);
+    }
   if (conn == NULL)
     return;
   g_clear_signal_handler (&self->message_id, conn);
@@ -226,15 +242,64 @@ go_idle (NbWorkerRelay *self)
   update_watch (self);
 }
 
+/* The conn is open and the peer is there: the path is up. Emits
+ * "connected" at once (see the top of the file), after a "disconnected" of
+ * an earlier session still due. The handlers may close the worker. */
+static void
+confirm (NbWorkerRelay *self, const char *why)
+{
+  g_autoptr (NbWorkerRelay) hold = g_object_ref (self);
+  NbRelayConn *conn_now = self->conn;
+  g_autofree char *copy = g_strdup (self->server_url);
+  Event *ev;
+
+  if (self->conn == NULL || self->state != NB_WORKER_RELAY_STATE_OPENING)
+    return;
+  self->state = NB_WORKER_RELAY_STATE_CONNECTED;
+  g_info ("relayed connection to %s via %s connected (%s)", self->remote_key, self->server_url, why);
+  update_watch (self);
+
+  clear_source (&self->dispatch);
+  while ((ev = g_queue_pop_head (&self->events)) != NULL)
+    {
+      emit_event (self, ev);
+      event_free (ev);
+    }
+  if (self->conn == conn_now && self->state == NB_WORKER_RELAY_STATE_CONNECTED)
+    g_signal_emit (self, signals[SIG_CONNECTED], 0, copy);
+}
+
 static void
 on_conn_message (NbRelayConn *conn, GBytes *payload, gpointer user_data)
 {
   NbWorkerRelay *self = user_data;
+  g_autoptr (NbRelayConn) hold = g_object_ref (conn);
   gsize length = 0;
   const guint8 *data = g_bytes_get_data (payload, &length);
 
+  if (self->state == NB_WORKER_RELAY_STATE_OPENING)
+    {
+      confirm (self, "first datagram from the peer");
+      if (self->conn != conn || self->state != NB_WORKER_RELAY_STATE_CONNECTED)
+        return;   /* closed by a handler */
+    }
   if (self->recv_func != NULL)
     self->recv_func (self, data, length, self->recv_data);
+}
+
+static void
+on_peers_online (NbRelayClient *client, const NbRelayPeerId *ids, guint n_ids, gpointer user_data)
+{
+  NbWorkerRelay *self = user_data;
+
+  if (self->conn == NULL || self->state != NB_WORKER_RELAY_STATE_OPENING)
+    return;
+  for (guint i = 0; i < n_ids; i++)
+    if (nb_relay_peer_id_equal (&ids[i], &self->peer_id))
+      {
+        confirm (self, "the peer is online on the relay");
+        return;
+      }
 }
 
 static void
@@ -251,22 +316,28 @@ on_conn_closed (NbRelayConn *conn, const GError *reason, gpointer user_data)
 }
 
 /* As NetBird's relay client does for an open conn: the server's "peer went
- * offline" then closes it, so a peer that left the relay is noticed. */
-static void
+ * offline" then closes it, so a peer that left the relay is noticed; and
+ * its answer ("peers-online" when the peer is there) confirms the path.
+ * Returns FALSE when there is no subscription (nothing will confirm the
+ * path but data). */
+static gboolean
 subscribe_peer_state (NbWorkerRelay *self)
 {
   g_autoptr (GError) error = NULL;
   NbRelayClient *client = nb_relay_conn_get_client (self->conn);
 
   if (client == NULL)
-    return;
+    return FALSE;
   self->peer_id = *nb_relay_conn_get_peer_id (self->conn);
+  self->online_id = g_signal_connect (client, "peers-online", G_CALLBACK (on_peers_online), self);
   if (!nb_relay_client_subscribe (client, &self->peer_id, 1, &error))
     {
       g_message ("subscribing to the state of %s failed: %s", self->remote_key, error->message);
-      return;
+      g_clear_signal_handler (&self->online_id, client);
+      return FALSE;
     }
   self->sub_client = g_object_ref (client);
+  return TRUE;
 }
 
 static void
@@ -307,28 +378,11 @@ open_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   self->conn = g_steal_pointer (&conn);
   self->message_id = g_signal_connect (self->conn, "message", G_CALLBACK (on_conn_message), self);
   self->closed_id = g_signal_connect (self->conn, "closed", G_CALLBACK (on_conn_closed), self);
-  subscribe_peer_state (self);
-  self->state = NB_WORKER_RELAY_STATE_CONNECTED;
-  g_info ("relayed connection to %s open via %s", self->remote_key, self->server_url);
-  update_watch (self);
-
-  g_object_ref (self);
-  {
-    NbRelayConn *conn_now = self->conn;
-    g_autofree char *copy = g_strdup (self->server_url);
-    Event *ev;
-
-    /* a "disconnected" of an earlier session still due goes first */
-    clear_source (&self->dispatch);
-    while ((ev = g_queue_pop_head (&self->events)) != NULL)
-      {
-        emit_event (self, ev);
-        event_free (ev);
-      }
-    if (self->conn == conn_now && self->state == NB_WORKER_RELAY_STATE_CONNECTED)
-      g_signal_emit (self, signals[SIG_CONNECTED], 0, copy);
-  }
-  g_object_unref (self);
+  /* still OPENING: the peer's presence confirms the path */
+  g_info ("relayed connection to %s open via %s, waiting for the peer", self->remote_key,
+          self->server_url);
+  if (!subscribe_peer_state (self))
+    confirm (self, "no peer state subscription");
 }
 
 /* ---- handshake watcher -------------------------------------------------- */

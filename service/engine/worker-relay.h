@@ -14,8 +14,9 @@
  * relay address, the relay path is unavailable (nb_worker_relay_open()
  * fails with UNAVAILABLE and nothing is emitted).
  *
- * Life cycle: open -> "connected" (the conn is open; data flows through
- * nb_worker_relay_send() and the receive function) -> "disconnected" with
+ * Life cycle: open -> "connected" (the conn is open and the peer is
+ * there, see below; data flows through nb_worker_relay_send() and the
+ * receive function) -> "disconnected" with
  * the reason when the virtual connection closes, its relay connection
  * ends, or the handshake watcher fires. After "disconnected" the worker can
  * be opened again (the guard's next offer does that). Opening while open
@@ -24,11 +25,22 @@
  * in progress. An open the manager cannot complete (a foreign relay that
  * cannot be reached, ...) ends in "disconnected" with OPEN_FAILED.
  *
- * While connected the worker subscribes to the peer's state on the relay
- * connection its conn uses (as NetBird's relay client does for an open
- * conn) and unsubscribes when the conn ends: the server's "peer went
+ * Once its conn is open the worker subscribes to the peer's state on the
+ * relay connection the conn uses (as NetBird's relay client does for an
+ * open conn) and unsubscribes when the conn ends: the server's "peer went
  * offline" then closes the conn, so a peer that left the relay (its relay
  * connection ended, or it dropped an unused foreign relay) is noticed.
+ *
+ * One-sided opens. Opening a conn sends nothing, so an open conn alone
+ * does not mean the remote opened its side (its offer may have named no
+ * relay): the worker stays OPENING with its conn open until the relay
+ * server reports the peer online on that relay connection (the answer to
+ * the subscription, or later) or the first datagram from the peer arrives
+ * on the conn, whichever is first; only then "connected" (before that
+ * datagram is delivered). Without a subscription (it could not be sent)
+ * the conn counts as connected at once. "Online" only means the peer is on
+ * that server: a peer whose home relay is that server is online before it
+ * opens its side, so there the first datagram is the only proof.
  *
  * Handshake watcher (NetBird's wgwatcher): while connected and once
  * nb_worker_relay_watch_handshake() has given it the WireGuard backend and

@@ -934,6 +934,96 @@ test_watcher_in_netns (void)
   g_assert_null (strstr (out, "# SKIP"));
 }
 
+/* ---- one-sided opens ---------------------------------------------------- */
+
+/* A opens on its home relay, s1, where B is not (B's home is s2, and B
+ * has not opened its side): A stays OPENING, with no "connected" and no
+ * sending, however long. Once B opens (dialling s1 as a foreign relay) the
+ * server reports B online and both are connected; data flows. */
+static void
+test_one_sided (void)
+{
+  Fixture f;
+  g_autofree char *home_a = NULL;
+  g_autofree char *home_b = NULL;
+
+  fixture_setup (&f, TRUE);
+  home_a = g_strdup (nb_relay_manager_get_home_instance_url (f.ma.m));
+  home_b = g_strdup (nb_relay_manager_get_home_instance_url (f.mb.m));
+
+  worker_open (&f.a, home_b);
+  run_for (1000);
+  g_assert_cmpuint (f.a.connected, ==, 0);
+  g_assert_cmpuint (f.a.disconnected, ==, 0);
+  g_assert_cmpint (nb_worker_relay_get_state (f.a.w), ==, NB_WORKER_RELAY_STATE_OPENING);
+  g_assert_null (nb_worker_relay_get_server_url (f.a.w));
+  {
+    g_autoptr (GError) error = NULL;
+    guint8 byte = 1;
+
+    g_assert_false (nb_worker_relay_send (f.a.w, &byte, 1, &error));
+    g_assert_error (error, NB_WORKER_RELAY_ERROR, NB_WORKER_RELAY_ERROR_CLOSED);
+  }
+
+  worker_open (&f.b, home_a);
+  wait_connected (&f.b, 1, f.s1.instance_url);
+  wait_connected (&f.a, 1, f.s1.instance_url);
+  check_data (&f.a, &f.b);
+  check_data (&f.b, &f.a);
+  g_assert_cmpuint (f.a.disconnected, ==, 0);
+  g_assert_cmpuint (f.b.disconnected, ==, 0);
+  fixture_teardown (&f);
+}
+
+static void
+on_connected_count_received (NbWorkerRelay *w, const char *url, guint *received_at_connected)
+{
+  TestWorker *tw = g_object_get_data (G_OBJECT (w), "test-worker");
+
+  *received_at_connected = tw->received->len;
+}
+
+/* Both on one server (online before either opens). B opens first: B is
+ * connected at once (A is online: the limit of the online rule) and
+ * sends; A's relay client keeps that datagram until A opens. Whatever
+ * confirms A's path first (the server's answer or that datagram), A's
+ * "connected" comes before the datagram is delivered, and the datagram
+ * arrives intact. */
+static void
+test_first_datagram (void)
+{
+  Fixture f;
+  guint received_at_connected = G_MAXUINT;
+  static const guint8 first[] = { 4, 0, 0, 0, 42, 43, 44 };
+
+  fixture_setup (&f, FALSE);
+  g_object_set_data (G_OBJECT (f.a.w), "test-worker", &f.a);
+  g_signal_connect (f.a.w, "connected", G_CALLBACK (on_connected_count_received),
+                    &received_at_connected);
+
+  worker_open (&f.b, f.s1.instance_url);
+  wait_connected (&f.b, 1, f.s1.instance_url);
+  {
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (nb_worker_relay_send (f.b.w, first, sizeof first, &error));
+    g_assert_no_error (error);
+  }
+  run_for (300);
+  g_assert_cmpuint (f.a.connected, ==, 0);
+
+  worker_open (&f.a, f.s1.instance_url);
+  wait_connected (&f.a, 1, f.s1.instance_url);
+  g_assert_cmpuint (received_at_connected, ==, 0);
+  wait_at_least (&f.a.received->len, 1);
+  g_assert_cmpuint (f.a.received->len, ==, 1);
+  g_assert_cmpmem (g_bytes_get_data (f.a.received->pdata[0], NULL),
+                   g_bytes_get_size (f.a.received->pdata[0]), first, sizeof first);
+  check_data (&f.a, &f.b);
+  check_data (&f.b, &f.a);
+  fixture_teardown (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -955,5 +1045,7 @@ main (int argc, char **argv)
   g_test_add_func ("/worker-relay/close-pending", test_close_pending);
   g_test_add_func ("/worker-relay/open-failed", test_open_failed);
   g_test_add_func ("/worker-relay/watcher", test_watcher_in_netns);
+  g_test_add_func ("/worker-relay/one-sided", test_one_sided);
+  g_test_add_func ("/worker-relay/first-datagram", test_first_datagram);
   return g_test_run ();
 }

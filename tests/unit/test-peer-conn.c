@@ -56,6 +56,8 @@ struct _Side {
   Side *other;
   guint n_connected;
   guint n_messages;
+  gboolean deaf;             /* not registered at "signal": messages to it are dropped */
+  guint n_dropped;
 };
 
 static Side sides[2] = {
@@ -273,6 +275,14 @@ deliver_cb (gpointer data)
   gsize len;
   const guint8 *bytes = g_bytes_get_data (d->wire, &len);
 
+  if (d->to->deaf)
+    {
+      /* as the signal server does for a peer that is not registered */
+      d->to->n_dropped++;
+      g_bytes_unref (d->wire);
+      g_free (d);
+      return G_SOURCE_REMOVE;
+    }
   msg = nb_signal_message_open (bytes, len, &d->to->priv, d->to->pub, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (msg->sender_key, ==, d->to->other->pub);
@@ -836,6 +846,57 @@ test_failover (void)
   nb_relay_server_stop (server);
 }
 
+
+static gboolean
+uint_at_least_2 (gpointer data)
+{
+  return *(guint *) data >= 2;
+}
+
+/* The remote is not registered at signal yet when we open: our offer and
+ * our candidates are lost. When it comes and offers, our answer is followed
+ * by our candidates again, so both sides know each other's host candidate
+ * and the pair is host/host on both (not host/prflx), direct. */
+static void
+test_late_remote (void)
+{
+  guint messages;
+
+  ensure_devices ();
+  side_open (&sides[0], FALSE, NULL);
+  side_open (&sides[1], FALSE, NULL);
+  sides[1].deaf = TRUE;
+  sides[1].n_dropped = 0;
+  messages = sides[1].n_messages;
+
+  nb_peer_conn_open (sides[0].conn);
+  /* the offer and the host candidate, and gathering over */
+  g_assert_true (wait_for (uint_at_least_2, &sides[1].n_dropped, 5000));
+  sleep_ms (500);
+  g_assert_cmpuint (sides[1].n_messages, ==, messages);
+
+  sides[1].deaf = FALSE;
+  nb_peer_conn_open (sides[1].conn);
+  g_assert_true (wait_for (both_on_path, GINT_TO_POINTER (NB_PEER_PATH_ICE), 20000));
+  for (guint i = 0; i < 2; i++)
+    {
+      const NbIcePairInfo *pair = nb_peer_conn_get_ice_pair (sides[i].conn);
+
+      g_assert_nonnull (pair);
+      g_test_message ("%s: %s/%s", sides[i].name, nb_signal_candidate_type_to_string (pair->local_type),
+                      nb_signal_candidate_type_to_string (pair->remote_type));
+      g_assert_cmpint (pair->local_type, ==, NB_SIGNAL_CANDIDATE_HOST);
+      g_assert_cmpint (pair->remote_type, ==, NB_SIGNAL_CANDIDATE_HOST);
+    }
+  g_assert_true (wait_for (both_direct, NULL, 15000));
+
+  side_close (&sides[0]);
+  side_close (&sides[1]);
+  g_assert_true (wait_for (peers_gone, NULL, 10000));
+  side_clear (&sides[0]);
+  side_clear (&sides[1]);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int
@@ -902,5 +963,6 @@ main (int argc, char **argv)
   g_test_add_func ("/peer-conn/ice-proxy", test_ice_proxy);
   g_test_add_func ("/peer-conn/relay-forced", test_relay_forced);
   g_test_add_func ("/peer-conn/failover", test_failover);
+  g_test_add_func ("/peer-conn/late-remote", test_late_remote);
   return g_test_run ();
 }

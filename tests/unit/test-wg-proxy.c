@@ -924,6 +924,110 @@ test_families (void)
     }
 }
 
+/* A WireGuard message with its sender index (bytes 4-7) and, for a
+ * response, its receiver index (bytes 8-11); @fill marks the rest. */
+static GBytes *
+wg_message (guint8 type, guint32 sender, guint32 receiver, guint8 fill)
+{
+  gsize length = type == 1 ? 148 : 92;
+  guint8 *buf = g_malloc (length);
+
+  memset (buf, fill, length);
+  buf[0] = type;
+  buf[1] = buf[2] = buf[3] = 0;
+  memcpy (buf + 4, &sender, 4);
+  if (type == 2)
+    memcpy (buf + 8, &receiver, 4);
+  return g_bytes_new_take (buf, length);
+}
+
+/* The peer's initiation was answered but the response got lost: the same
+ * initiation again is answered by the proxy with WireGuard's response (not
+ * passed to WireGuard, which would drop it as a replay); a new initiation
+ * goes to WireGuard; a response that names another initiation, or none
+ * seen, is not remembered. */
+static void
+test_response_replay (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->collectors);
+  g_autoptr (GBytes) init1 = wg_message (1, 0x1111, 0, 0xa1);
+  g_autoptr (GBytes) init1_other = wg_message (1, 0x1111, 0, 0xa2);  /* same index, new timestamp */
+  g_autoptr (GBytes) resp1 = wg_message (2, 0x2222, 0x1111, 0xb1);
+  g_autoptr (GBytes) resp_stray = wg_message (2, 0x2223, 0x9999, 0xb2);
+  g_autoptr (GBytes) resp2 = wg_message (2, 0x2224, 0x1111, 0xb3);
+  g_autoptr (GBytes) after = numbered (7, DATAGRAM);
+  NbWgProxyStats stats;
+
+  nb_wg_proxy_set_transport (f->proxy, collector_send, c, collector_destroy);
+
+  /* nothing answered yet: a repeated initiation goes to WireGuard */
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+  g_assert_true (wait_count (f->wg->received, 2));
+  g_assert_true (g_bytes_equal (init1, f->wg->received->pdata[1]));
+
+  /* a response that answers another initiation is not remembered */
+  udp_send_bytes (f->wg, f->proxy_address, resp_stray);
+  g_assert_true (wait_count (c->datagrams, 1));
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+  g_assert_true (wait_count (f->wg->received, 3));
+  nb_wg_proxy_get_stats (f->proxy, &stats);
+  g_assert_cmpuint (stats.responses_replayed, ==, 0);
+
+  /* WireGuard answers init1; the response reaches the transport (and is
+   * lost beyond it) */
+  udp_send_bytes (f->wg, f->proxy_address, resp1);
+  g_assert_true (wait_count (c->datagrams, 2));
+  g_assert_true (g_bytes_equal (resp1, c->datagrams->pdata[1]));
+
+  /* the peer repeats init1: the proxy answers, WireGuard sees nothing */
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+  g_assert_cmpuint (c->datagrams->len, ==, 3);
+  g_assert_true (g_bytes_equal (resp1, c->datagrams->pdata[2]));
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+  g_assert_cmpuint (c->datagrams->len, ==, 4);
+  g_assert_true (g_bytes_equal (resp1, c->datagrams->pdata[3]));
+  nb_wg_proxy_get_stats (f->proxy, &stats);
+  g_assert_cmpuint (stats.responses_replayed, ==, 2);
+  g_assert_cmpuint (stats.to_peer_datagrams, ==, 4);
+  /* ordinary data still flows to WireGuard, and nothing came before it */
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (after, NULL), g_bytes_get_size (after));
+  g_assert_true (wait_count (f->wg->received, 4));
+  assert_sequence (f->wg->received, 3, 7, 1);
+  g_assert_cmpuint (f->wg->received->len, ==, 4);
+
+  /* on another transport too (after a path switch) */
+  {
+    Collector *c2 = collector_new (f->collectors);
+
+    nb_wg_proxy_set_transport (f->proxy, collector_send, c2, collector_destroy);
+    nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+    g_assert_cmpuint (c2->datagrams->len, ==, 1);
+    g_assert_true (g_bytes_equal (resp1, c2->datagrams->pdata[0]));
+    nb_wg_proxy_get_stats (f->proxy, &stats);
+    g_assert_cmpuint (stats.responses_replayed, ==, 3);
+
+    /* a new initiation (not byte-identical) is WireGuard's to judge */
+    nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1_other, NULL), g_bytes_get_size (init1_other));
+    g_assert_true (wait_count (f->wg->received, 5));
+    g_assert_true (g_bytes_equal (init1_other, f->wg->received->pdata[4]));
+    g_assert_cmpuint (c2->datagrams->len, ==, 1);
+
+    /* WireGuard answers it: the new response is the one replayed */
+    udp_send_bytes (f->wg, f->proxy_address, resp2);
+    g_assert_true (wait_count (c2->datagrams, 2));
+    nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1_other, NULL), g_bytes_get_size (init1_other));
+    g_assert_cmpuint (c2->datagrams->len, ==, 3);
+    g_assert_true (g_bytes_equal (resp2, c2->datagrams->pdata[2]));
+    /* and the old initiation is no longer answered by the proxy */
+    nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (init1, NULL), g_bytes_get_size (init1));
+    g_assert_true (wait_count (f->wg->received, 6));
+    g_assert_true (g_bytes_equal (init1, f->wg->received->pdata[5]));
+    nb_wg_proxy_get_stats (f->proxy, &stats);
+    g_assert_cmpuint (stats.responses_replayed, ==, 4);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -941,6 +1045,7 @@ main (int argc, char **argv)
   ADD ("burst", test_burst);
   ADD ("close", test_close);
   ADD ("close-in-call", test_close_in_call);
+  ADD ("response-replay", test_response_replay);
 #undef ADD
   g_test_add_func ("/wg-proxy/families", test_families);
   g_test_add_func ("/wg-proxy/write-error", test_write_error);
