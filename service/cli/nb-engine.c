@@ -43,6 +43,9 @@
 
 #define MAX_SETUP_KEY_FILE 4096
 #define DRAIN_MS           50
+/* How long a stop waits for the engine's WireGuard peer removals before
+ * wireguard-go goes anyway. */
+#define STOP_WAIT_MS       2000
 
 /* ------------------------------------------------------------------------ */
 /* Options */
@@ -106,6 +109,8 @@ struct _Cli {
   NbWgUapi *wg;
   GCancellable *cancellable;
   NbEngine *engine;
+  GCancellable *stop_wait;      /* bounds the wait for the engine's removals */
+  guint stop_wait_id;
   NbStatusRecorder *status;
   GHashTable *watches;          /* key -> PeerWatch */
 
@@ -299,8 +304,9 @@ wg_stopped_cb (GObject *source, GAsyncResult *result, gpointer data)
   g_main_loop_quit (cli->loop);
 }
 
-/* Requests to wireguard-go are applied in order: once this one is
- * answered, the engine's removals of its peers have been applied. */
+/* After the engine's stop: a check that it left no WireGuard peer behind
+ * (requests to wireguard-go are applied in order, so this also waits for
+ * removals still queued when the stop's wait ran out). */
 static void
 wg_barrier_cb (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -312,7 +318,45 @@ wg_barrier_cb (GObject *source, GAsyncResult *result, gpointer data)
   nb_wg_uapi_stop_async (cli->wg, NULL, wg_stopped_cb, cli);
 }
 
-/* Engine down (its peers and clients closed), then wireguard-go. */
+static void
+stop_wg (Cli *cli)
+{
+  if (nb_wg_uapi_is_running (cli->wg))
+    nb_wg_uapi_get_stats_async (cli->wg, NULL, wg_barrier_cb, cli);
+  else
+    nb_wg_uapi_stop_async (cli->wg, NULL, wg_stopped_cb, cli);
+}
+
+static gboolean
+stop_wait_timeout_cb (gpointer data)
+{
+  Cli *cli = data;
+
+  cli->stop_wait_id = 0;
+  g_cancellable_cancel (cli->stop_wait);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+engine_stopped_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Cli *cli = data;
+  g_autoptr (GError) error = NULL;
+
+  g_clear_handle_id (&cli->stop_wait_id, g_source_remove);
+  if (!nb_engine_stop_finish (NB_ENGINE (source), result, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("the engine's WireGuard peer removals take over %u ms: stopping wireguard-go anyway",
+                   STOP_WAIT_MS);
+      else
+        g_debug ("engine stopped: %s", error->message);  /* logged by the engine */
+    }
+  stop_wg (cli);
+}
+
+/* Engine down (its peers and clients closed, its WireGuard peers removed:
+ * wireguard-go gone first would fail the removals), then wireguard-go. */
 static void
 finish (Cli *cli, int code, const char *error)
 {
@@ -330,13 +374,15 @@ finish (Cli *cli, int code, const char *error)
       g_signal_handlers_disconnect_by_data (cli->status, cli);
     }
   g_cancellable_cancel (cli->cancellable);
-  if (cli->engine)
-    nb_engine_stop (cli->engine);
   g_hash_table_remove_all (cli->watches);
-  if (nb_wg_uapi_is_running (cli->wg))
-    nb_wg_uapi_get_stats_async (cli->wg, NULL, wg_barrier_cb, cli);
-  else
-    nb_wg_uapi_stop_async (cli->wg, NULL, wg_stopped_cb, cli);
+  if (cli->engine == NULL)
+    {
+      stop_wg (cli);
+      return;
+    }
+  cli->stop_wait = g_cancellable_new ();
+  cli->stop_wait_id = g_timeout_add (STOP_WAIT_MS, stop_wait_timeout_cb, cli);
+  nb_engine_stop_async (cli->engine, cli->stop_wait, engine_stopped_cb, cli);
 }
 
 static gboolean
@@ -724,6 +770,8 @@ main (int argc, char **argv)
   g_queue_clear_full (&cli->commands, (GDestroyNotify) g_strfreev);
   g_hash_table_unref (cli->watches);
   g_clear_object (&cli->cancellable);
+  g_clear_handle_id (&cli->stop_wait_id, g_source_remove);
+  g_clear_object (&cli->stop_wait);
   g_main_loop_unref (cli->loop);
   g_free (cli->address);
   g_free (cli->ifname);

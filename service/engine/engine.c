@@ -51,7 +51,9 @@ struct _NbEngine {
   gboolean ctx_ready;
   GHashTable *conns;            /* remote key -> NbPeerConn (owned) */
   GHashTable *unopened;         /* keys of conns waiting for signal (set) */
-  gboolean signal_registered;   /* signal's first registration happened */
+  guint closing;                /* closed conns whose WireGuard removal is pending */
+  GError *closing_error;        /* the first removal failure among them */
+  GPtrArray *stop_waits;        /* StopWait *: nb_engine_stop_async() callers */
   gboolean relay_started;       /* the manager runs (management lists relays) */
   gboolean relay_ready_once;    /* it had a home relay at least once */
   gboolean relay_waited;        /* waited NB_ENGINE_RELAY_WAIT_MS for it */
@@ -97,6 +99,7 @@ G_DEFINE_QUARK (nb-engine-error-quark, nb_engine_error)
 
 static void stop_internal (NbEngine *self);
 static void start_fail (NbEngine *self, GError *error);
+static void stop_waits_complete (NbEngine *self);
 
 /* ------------------------------------------------------------------------ */
 /* Configuration */
@@ -213,17 +216,40 @@ on_peer_path_changed (NbPeerConn *conn, gpointer data)
 }
 
 static void
-close_conn (NbEngine *self, NbPeerConn *conn)
-{
-  g_signal_handlers_disconnect_by_data (conn, self);
-  nb_peer_conn_close (conn);
-}
-
-static void
 weak_ref_free (gpointer data)
 {
   g_weak_ref_clear (data);
   g_free (data);
+}
+
+static void
+conn_closed_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (NbEngine) self = g_weak_ref_get (data);
+  g_autoptr (GError) error = NULL;
+
+  weak_ref_free (data);
+  if (!nb_peer_conn_close_finish (NB_PEER_CONN (source), result, &error) && self != NULL
+      && self->closing_error == NULL)
+    self->closing_error = g_steal_pointer (&error);
+  if (self == NULL)
+    return;
+  self->closing--;
+  if (self->closing == 0)
+    stop_waits_complete (self);
+}
+
+/* The removal of the WireGuard peer is counted until it completed, so
+ * that nb_engine_stop_async() can wait for it. */
+static void
+close_conn (NbEngine *self, NbPeerConn *conn)
+{
+  GWeakRef *weak = g_new0 (GWeakRef, 1);
+
+  g_weak_ref_init (weak, self);
+  g_signal_handlers_disconnect_by_data (conn, self);
+  self->closing++;
+  nb_peer_conn_close_async (conn, conn_closed_cb, weak);
 }
 
 /* Offers, answers and candidates go through whichever signal client the
@@ -249,11 +275,16 @@ send_via_engine_signal (const char *remote_key, const NbSignalMessage *msg, gpoi
  * relay is up names no relay, so the remote never joins us there while we
  * may use its relay: a one-sided path. So connections open once signal is
  * up and the home relay is (or is given up on after
- * NB_ENGINE_RELAY_WAIT_MS, as NetBird's client waits for its first pick). */
+ * NB_ENGINE_RELAY_WAIT_MS, as NetBird's client waits for its first pick).
+ * "Signal is up" is the client's state now, not "it registered once": the
+ * relay (or its wait, or a new map) may come while the stream is down
+ * again, or while a replaced client has not registered yet; those
+ * connections open on the next "ready"/"reconnected". */
 static gboolean
 conns_may_open (NbEngine *self)
 {
-  return self->signal_registered && (!self->relay_started || self->relay_ready_once || self->relay_waited);
+  return self->signal != NULL && nb_signal_client_is_connected (self->signal)
+         && (!self->relay_started || self->relay_ready_once || self->relay_waited);
 }
 
 static void
@@ -433,7 +464,6 @@ on_signal_registered (NbSignalClient *signal, gpointer data)
   g_autoptr (GPtrArray) conns = NULL;
 
   nb_status_recorder_set_signal (self->status, nb_signal_client_get_url (signal), TRUE, NULL);
-  self->signal_registered = TRUE;
   conns = dup_conns (self);
   for (guint i = 0; i < conns->len; i++)
     if (!g_hash_table_contains (self->unopened, nb_peer_conn_get_remote_key (conns->pdata[i])))
@@ -1093,6 +1123,98 @@ stop_internal (NbEngine *self)
   wipe_setup_key (self);
 }
 
+typedef struct {
+  GTask *task;
+  GSource *cancel_source;       /* NULL: no cancellable */
+} StopWait;
+
+static void
+stop_wait_free (StopWait *w)
+{
+  if (w->cancel_source != NULL)
+    {
+      g_source_destroy (w->cancel_source);
+      g_source_unref (w->cancel_source);
+    }
+  g_clear_object (&w->task);
+  g_free (w);
+}
+
+/* Every removal issued so far completed: the waiting stops complete, with
+ * the first failure among them. */
+static void
+stop_waits_complete (NbEngine *self)
+{
+  g_autoptr (GPtrArray) waits = g_steal_pointer (&self->stop_waits);
+  g_autoptr (GError) error = g_steal_pointer (&self->closing_error);
+
+  self->stop_waits = g_ptr_array_new_with_free_func ((GDestroyNotify) stop_wait_free);
+  for (guint i = 0; waits != NULL && i < waits->len; i++)
+    {
+      StopWait *w = waits->pdata[i];
+
+      if (error != NULL)
+        g_task_return_error (w->task, g_error_copy (error));
+      else
+        g_task_return_boolean (w->task, TRUE);
+    }
+}
+
+static gboolean
+stop_wait_cancelled_cb (GCancellable *cancellable, gpointer data)
+{
+  StopWait *w = data;
+  g_autoptr (GTask) task = g_object_ref (w->task);
+  NbEngine *self = g_task_get_source_object (task);
+
+  g_task_return_error_if_cancelled (task);
+  g_ptr_array_remove (self->stop_waits, w);
+  return G_SOURCE_REMOVE;
+}
+
+void
+nb_engine_stop_async (NbEngine            *self,
+                      GCancellable        *cancellable,
+                      GAsyncReadyCallback  callback,
+                      gpointer             user_data)
+{
+  StopWait *w;
+
+  g_return_if_fail (NB_IS_ENGINE (self));
+
+  w = g_new0 (StopWait, 1);
+  w->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (w->task, nb_engine_stop_async);
+  g_task_set_check_cancellable (w->task, FALSE);
+  nb_engine_stop (self);
+  if (self->closing == 0)
+    {
+      /* Nothing pending: completes from the main loop (GTask defers a
+       * return made in the call that created it). */
+      g_task_return_boolean (w->task, TRUE);
+      stop_wait_free (w);
+      return;
+    }
+  if (cancellable != NULL)
+    {
+      w->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (w->cancel_source, G_SOURCE_FUNC (stop_wait_cancelled_cb), w, NULL);
+      g_source_set_static_name (w->cancel_source, "[nb-engine] stop cancelled");
+      g_source_attach (w->cancel_source, g_task_get_context (w->task));
+    }
+  g_ptr_array_add (self->stop_waits, w);
+}
+
+gboolean
+nb_engine_stop_finish (NbEngine      *self,
+                       GAsyncResult  *result,
+                       GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 void
 nb_engine_stop (NbEngine *self)
 {
@@ -1244,6 +1366,8 @@ nb_engine_finalize (GObject *object)
   g_hash_table_unref (self->conns);
   g_hash_table_unref (self->unopened);
   g_ptr_array_unref (self->retired_signals);
+  g_ptr_array_unref (self->stop_waits);
+  g_clear_error (&self->closing_error);
   g_clear_object (&self->status);
   g_clear_object (&self->cancellable);
 
@@ -1259,6 +1383,7 @@ nb_engine_init (NbEngine *self)
   self->conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->unopened = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->retired_signals = g_ptr_array_new_with_free_func (g_object_unref);
+  self->stop_waits = g_ptr_array_new_with_free_func ((GDestroyNotify) stop_wait_free);
   self->cancellable = g_cancellable_new ();
   self->stats_interval_ms = NB_ENGINE_DEFAULT_STATS_INTERVAL_MS;
 }

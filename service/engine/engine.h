@@ -119,8 +119,22 @@ gboolean nb_engine_start_finish (NbEngine      *self,
                                  GAsyncResult  *result,
                                  GError       **error);
 /* Closes every peer connection (WireGuard peers removed), stops the
- * clients. Idempotent. */
+ * clients. Idempotent. The WireGuard peer removals complete later
+ * (the backend's requests are asynchronous). */
 void     nb_engine_stop (NbEngine *self);
+/* nb_engine_stop(), completing once every WireGuard peer removal issued
+ * so far (by this stop, an earlier one, or a peer leaving the map) has
+ * completed, so that the owner may stop the WireGuard device after it:
+ * TRUE, or FALSE with the first removal's error (each failure is logged
+ * too); G_IO_ERROR_CANCELLED when @cancellable fires first (the removals
+ * go on). Completes from the main loop, never inside this call. */
+void     nb_engine_stop_async   (NbEngine            *self,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data);
+gboolean nb_engine_stop_finish  (NbEngine      *self,
+                                 GAsyncResult  *result,
+                                 GError       **error);
 
 const char       *nb_engine_get_public_key (NbEngine *self);
 NbStatusRecorder *nb_engine_get_status     (NbEngine *self);

@@ -48,6 +48,9 @@
  * conn may open its side a moment later and drop what came before). */
 #define NUDGE_INTERVAL_MS      400
 #define NUDGE_MAX              5
+/* A WireGuard handshake response's size; no transport data message has it
+ * (those are 32 bytes plus a multiple of 16). */
+#define WG_RESPONSE_SIZE       92
 
 #define N_PATHS 3
 
@@ -122,6 +125,12 @@ struct _NbPeerConn {
 
   guint nudge_timer_id;
   guint nudge_count;
+
+  gint64 latency_us;                /* last handshake round trip reported */
+
+  /* an offer failed because signal was down: re-offer on its reconnect */
+  gboolean offer_unsent;
+  guint reoffer_id;
 
   /* persistent keepalive (see keepalive_check) */
   guint16 keepalive_s;
@@ -420,6 +429,7 @@ wg_set_peer (NbPeerConn         *self,
 typedef struct {
   NbWgBackend *backend;    /* ref: the removal outlives the connection */
   char *key;
+  GTask *task;             /* nb_peer_conn_close_async()'s; NULL: none */
 } RemovePeerData;
 
 static void
@@ -432,6 +442,14 @@ remove_peer_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     g_warning ("peer %.8s: removing the WireGuard peer failed: %s", d->key, error->message);
   else
     g_debug ("peer %.8s: WireGuard peer removed", d->key);
+  if (d->task != NULL)
+    {
+      if (error != NULL)
+        g_task_return_error (d->task, g_steal_pointer (&error));
+      else
+        g_task_return_boolean (d->task, TRUE);
+      g_object_unref (d->task);
+    }
   g_object_unref (d->backend);
   g_free (d->key);
   g_free (d);
@@ -515,6 +533,24 @@ relay_send_func (const guint8 *const *datagrams,
         g_debug ("relay send failed: %s", error->message);
     }
   return taken;
+}
+
+/* The status's latency is the round trip of the last WireGuard handshake
+ * that went through the proxy (wg-proxy.h, "Round trip"); a direct path
+ * bypasses the proxy, so there the last measured value stays. */
+static void
+latency_check (NbPeerConn *self)
+{
+  NbWgProxyStats st;
+
+  if (self->proxy == NULL || self->closed || !self->opened || self->ctx->status == NULL)
+    return;
+  nb_wg_proxy_get_stats (self->proxy, &st);
+  if (st.last_handshake_rtt_us == 0 || st.last_handshake_rtt_us == self->latency_us)
+    return;
+  self->latency_us = st.last_handshake_rtt_us;
+  g_debug ("peer %s: handshake round trip %" G_GINT64_FORMAT " us", short_key (self), self->latency_us);
+  nb_status_recorder_update_latency (self->ctx->status, self->peer->key, self->latency_us);
 }
 
 static gboolean
@@ -1117,6 +1153,8 @@ ice_receive (NbWorkerIce *worker, const guint8 *data, gsize len, gpointer user_d
   self->paths[NB_PEER_PATH_ICE].last_rx_us = g_get_monotonic_time ();
   if (self->proxy != NULL)
     nb_wg_proxy_deliver (self->proxy, data, len);
+  if (len == WG_RESPONSE_SIZE)
+    latency_check (self);
 }
 
 /* Drops the current worker. The ICE path goes down; the caller tells the
@@ -1344,6 +1382,8 @@ relay_receive (NbWorkerRelay *worker, const guint8 *data, gsize length, gpointer
   self->paths[NB_PEER_PATH_RELAY].last_rx_us = g_get_monotonic_time ();
   if (self->proxy != NULL)
     nb_wg_proxy_deliver (self->proxy, data, length);
+  if (length == WG_RESPONSE_SIZE)
+    latency_check (self);
 }
 
 static void
@@ -1505,8 +1545,32 @@ on_send_offer (NbGuard *guard, guint reason, NbPeerConn *self)
       return;
     }
   g_debug ("peer %s: sending offer (%s)", short_key (self), nb_guard_reason_to_string (reason));
-  if (!nb_handshaker_send_offer (self->handshaker, &error))
+  self->offer_unsent = FALSE;
+  if (nb_handshaker_send_offer (self->handshaker, &error))
+    return;
+  if (g_error_matches (error, NB_SIGNAL_CLIENT_ERROR, NB_SIGNAL_CLIENT_ERROR_NOT_CONNECTED))
+    {
+      /* The guard's next try may be seconds away (the controller's ticker
+       * restarts at its initial interval on a signal reconnect): offer
+       * again the moment signal is back (nb_peer_conn_signal_reconnected). */
+      self->offer_unsent = TRUE;
+      g_message ("peer %s: offer not sent: %s; again when signal is back", short_key (self), error->message);
+    }
+  else
     g_warning ("peer %s: offer not sent: %s", short_key (self), error->message);
+}
+
+static gboolean
+reoffer_cb (gpointer data)
+{
+  NbPeerConn *self = data;
+
+  self->reoffer_id = 0;
+  /* The guard's own offer for the reconnect (the non-controller's goes at
+   * once, from a timer that runs before this idle) may have gone already. */
+  if (self->offer_unsent && !self->closed)
+    on_send_offer (self->guard, NB_GUARD_REASON_SIGNAL_RECONNECTED, self);
+  return G_SOURCE_REMOVE;
 }
 
 /* ---- GObject ------------------------------------------------------------- */
@@ -1747,13 +1811,20 @@ nb_peer_conn_open (NbPeerConn *self)
   status_update_connection (self);
 }
 
-void
-nb_peer_conn_close (NbPeerConn *self)
+/* Closes; @task (may be NULL) completes when the WireGuard peer removal
+ * does, at once when there is none. */
+static void
+close_internal (NbPeerConn *self, GTask *task)
 {
-  g_return_if_fail (NB_IS_PEER_CONN (self));
-
   if (self->closed)
-    return;
+    {
+      if (task != NULL)
+        {
+          g_task_return_boolean (task, TRUE);
+          g_object_unref (task);
+        }
+      return;
+    }
 
   /* The direct endpoint needs no reset: the peer goes away. */
   self->direct_requested = FALSE;
@@ -1765,6 +1836,7 @@ nb_peer_conn_close (NbPeerConn *self)
   remove_source (self, &self->direct_timer_id);
   remove_source (self, &self->keepalive_timer_id);
   remove_source (self, &self->nudge_timer_id);
+  remove_source (self, &self->reoffer_id);
   g_queue_clear (&self->emits);
 
   if (self->guard != NULL)
@@ -1808,12 +1880,50 @@ nb_peer_conn_close (NbPeerConn *self)
 
           d->backend = g_object_ref (self->ctx->wg);
           d->key = g_strdup (self->peer->key);
+          d->task = g_steal_pointer (&task);
           nb_wg_backend_remove_peer_async (self->ctx->wg, &self->remote_wg_key, NULL, remove_peer_cb, d);
         }
       if (self->ctx->status != NULL)
         nb_status_recorder_remove_peer (self->ctx->status, self->peer->key);
       g_info ("peer %s: closed", short_key (self));
     }
+  if (task != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+}
+
+void
+nb_peer_conn_close (NbPeerConn *self)
+{
+  g_return_if_fail (NB_IS_PEER_CONN (self));
+
+  close_internal (self, NULL);
+}
+
+void
+nb_peer_conn_close_async (NbPeerConn          *self,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (NB_IS_PEER_CONN (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, nb_peer_conn_close_async);
+  close_internal (self, task);
+}
+
+gboolean
+nb_peer_conn_close_finish (NbPeerConn    *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 void
@@ -1875,8 +1985,17 @@ void
 nb_peer_conn_signal_reconnected (NbPeerConn *self)
 {
   g_return_if_fail (NB_IS_PEER_CONN (self));
-  if (!self->closed && self->opened)
-    nb_guard_signal_reconnected (self->guard);
+  if (self->closed || !self->opened)
+    return;
+  nb_guard_signal_reconnected (self->guard);
+  if (self->offer_unsent && self->reoffer_id == 0)
+    {
+      g_autoptr (GSource) source = g_idle_source_new ();
+
+      g_source_set_callback (source, reoffer_cb, self, NULL);
+      g_source_set_static_name (source, "[nb-peer] re-offer");
+      self->reoffer_id = g_source_attach (source, self->context);
+    }
 }
 
 void

@@ -55,7 +55,18 @@
  *
  * Status: every change goes into the engine's NbStatusRecorder (status,
  * connection type, ICE and relay status, candidates, endpoints, relay
- * server), and NbPeerConn emits "connected"/"disconnected".
+ * server), and NbPeerConn emits "connected"/"disconnected". Latency is the
+ * round trip of the last WireGuard handshake our WireGuard initiated
+ * through the proxy (wg-proxy.h, "Round trip"; libnice does not expose
+ * the ICE pair's RTT that NetBird reports): updated whenever a response
+ * comes back through the proxy. A direct path bypasses the proxy, so
+ * there the value of the last handshake through it stays (WireGuard
+ * re-handshakes every 2 minutes, but directly).
+ *
+ * Offers while signal is down: an offer that fails because the signal
+ * client is not connected is sent again as soon as the engine reports
+ * signal back (nb_peer_conn_signal_reconnected), not at the guard's next
+ * tick.
  *
  * Signals (main context, never from inside a public call):
  *   "connected"    (NbPeerConn *): the first path became ready
@@ -144,6 +155,17 @@ void nb_peer_conn_open  (NbPeerConn *self);
 /* Closes workers, proxy and guard, removes the WireGuard peer and the
  * status record. No signal after this. Idempotent. */
 void nb_peer_conn_close (NbPeerConn *self);
+/* The same, completing when the WireGuard peer removal it issued has
+ * been applied (FALSE + the backend's error when it failed; the failure
+ * is logged too), or at once (TRUE, from the main loop) when there was
+ * nothing to remove (never opened, already closed, no backend). The task
+ * holds a reference on @self. */
+void     nb_peer_conn_close_async  (NbPeerConn          *self,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data);
+gboolean nb_peer_conn_close_finish (NbPeerConn          *self,
+                                    GAsyncResult        *result,
+                                    GError             **error);
 
 /* A signal message from this peer (the engine routes by sender key). */
 void nb_peer_conn_on_signal_message (NbPeerConn            *self,
@@ -152,7 +174,8 @@ void nb_peer_conn_on_signal_message (NbPeerConn            *self,
  * place, no reconnect. */
 void nb_peer_conn_update (NbPeerConn *self, const NbRemotePeer *peer);
 
-/* Engine events, forwarded to the guard. */
+/* Engine events, forwarded to the guard. After a signal reconnect, an
+ * offer that failed for want of signal also goes again at once. */
 void nb_peer_conn_signal_reconnected (NbPeerConn *self);
 void nb_peer_conn_relay_reconnected  (NbPeerConn *self);
 void nb_peer_conn_network_changed    (NbPeerConn *self);

@@ -101,6 +101,8 @@ struct _NbWgProxy {
 
   guint8 initiation[WG_INITIATION_SIZE];
   gboolean have_initiation;
+  gint64 initiation_sent_us;    /* it last went to a transport; 0: not yet,
+                                 * or its response was already timed */
 
   /* The peer's newest initiation, and WireGuard's newest response with the
    * initiation it answers (see answer_again) */
@@ -276,7 +278,12 @@ to_peer (NbWgProxy *self, const guint8 *const *datagrams, const gsize *lengths, 
 
   self->stats.to_peer_datagrams += taken;
   for (guint i = 0; i < taken; i++)
-    self->stats.to_peer_bytes += lengths[i];
+    {
+      self->stats.to_peer_bytes += lengths[i];
+      if (self->have_initiation && is_wg_message (datagrams[i], lengths[i], WG_INITIATION, WG_INITIATION_SIZE)
+          && memcmp (datagrams[i] + 4, self->initiation + 4, 4) == 0)
+        self->initiation_sent_us = g_get_monotonic_time ();
+    }
   if (taken < n)
     {
       self->stats.dropped_transport += n - taken;
@@ -333,6 +340,7 @@ note_from_wg (NbWgProxy *self, const guint8 *data, gsize length)
     {
       memcpy (self->initiation, data, WG_INITIATION_SIZE);
       self->have_initiation = TRUE;
+      self->initiation_sent_us = 0;
       self->stats.last_initiation_us = g_get_monotonic_time ();
     }
   else if (is_wg_message (data, length, WG_RESPONSE, WG_RESPONSE_SIZE)
@@ -525,6 +533,19 @@ answer_again (NbWgProxy *self, const guint8 *data, gsize length)
   return TRUE;
 }
 
+/* A response to WireGuard's newest initiation (which went out at
+ * initiation_sent_us) closes the handshake's round trip. */
+static void
+time_handshake (NbWgProxy *self, const guint8 *response)
+{
+  if (!self->have_initiation || self->initiation_sent_us == 0
+      || !response_answers (response, self->initiation))
+    return;
+  self->stats.last_handshake_rtt_us = MAX (self->stats.last_response_us - self->initiation_sent_us, 1);
+  self->initiation_sent_us = 0;
+  g_debug ("handshake round trip %" G_GINT64_FORMAT " us", self->stats.last_handshake_rtt_us);
+}
+
 void
 nb_wg_proxy_deliver (NbWgProxy *self, const guint8 *data, gsize length)
 {
@@ -540,7 +561,10 @@ nb_wg_proxy_deliver (NbWgProxy *self, const guint8 *data, gsize length)
       return;
     }
   if (is_wg_message (data, length, WG_RESPONSE, WG_RESPONSE_SIZE))
-    self->stats.last_response_us = g_get_monotonic_time ();
+    {
+      self->stats.last_response_us = g_get_monotonic_time ();
+      time_handshake (self, data);
+    }
   if (answer_again (self, data, length))
     return;
   if (is_wg_message (data, length, WG_INITIATION, WG_INITIATION_SIZE))

@@ -43,6 +43,16 @@
  * its initiation, so the response is valid; if it already got one, the
  * duplicate is dropped by its WireGuard.
  *
+ * Round trip. When a handshake response delivered from the peer answers
+ * (receiver index = sender index) the newest initiation WireGuard sent, the
+ * time since that initiation last went to a transport is the handshake's
+ * round trip (the path both ways plus the remote WireGuard's processing):
+ * stats.last_handshake_rtt_us, measured once per initiation (a repeated
+ * response does not count again). An initiation replayed on a new
+ * transport counts from the replay: the earlier copy was most likely lost
+ * on the path that was left. Only handshakes WireGuard initiates are
+ * measured; for the ones it answers it sees only its own processing.
+ *
  * Batching: WireGuard's datagrams are read with recvmmsg() (up to
  * NB_WG_PROXY_BATCH per wake-up) and passed to the transport as one batch;
  * delivered datagrams are queued and written with sendmmsg() from a
@@ -99,6 +109,9 @@ typedef struct {
   guint64 responses_replayed;    /* repeated initiations from the peer
                                   * answered with the remembered response
                                   * (see "Lost responses") */
+  gint64  last_handshake_rtt_us; /* round trip of the newest handshake
+                                  * WireGuard initiated through the proxy
+                                  * (see "Round trip"); 0: none yet */
 } NbWgProxyStats;
 
 #define NB_TYPE_WG_PROXY (nb_wg_proxy_get_type ())

@@ -65,3 +65,19 @@ nb_check "a's WireGuard endpoint for b is b's LAN address and WireGuard port" \
 nb_check "b's WireGuard endpoint for a is a's LAN address and WireGuard port" \
 	test "$ep_b" = "$NB_PEER1_ADDR:51820"
 nb_check "a -> b: still straight between the hosts" nb_engine_check_path a b
+
+# Latency: the round trip of the first WireGuard handshake, which went
+# through the proxies before WireGuard went direct; only the side whose
+# WireGuard initiated it can time it, and the value stays while direct.
+engine_latency() {	# NAME PEER: the "Latency:" of PEER in NAME's status text
+	nb_engine_now_ms "$1" > /dev/null
+	jq -n -r -R '[inputs | fromjson? | select(.event == "status") | .text] | last // ""' \
+		"$(nb_engine_json "$1")" |
+		awk -v k="$(nb_engine_key "$2")" '$1 == "Public" && $3 == k { f = 1 } f && $1 == "Latency:" { print $2; exit }'
+}
+some_latency() {
+	lat_a=$(engine_latency a b) lat_b=$(engine_latency b a)
+	[ -n "$lat_a$lat_b" ] && { [ "${lat_a:-0s}" != 0s ] || [ "${lat_b:-0s}" != 0s ]; }
+}
+nb_check "a or b reports a non-zero Latency for the other" nb_wait_until 10 "latency" some_latency
+nb_log "Latency: a -> b ${lat_a:-none}, b -> a ${lat_b:-none}"

@@ -58,6 +58,9 @@ struct _Side {
   guint n_messages;
   gboolean deaf;             /* not registered at "signal": messages to it are dropped */
   guint n_dropped;
+  gboolean signal_down;      /* its own sends fail as with no signal stream */
+  guint n_offers_sent;
+  gint64 first_offer_us;     /* monotonic; 0: none sent */
 };
 
 static Side sides[2] = {
@@ -307,6 +310,18 @@ send_to_other (const char            *remote_key,
   GBytes *wire;
 
   g_assert_cmpstr (remote_key, ==, s->other->pub);
+  if (s->signal_down)
+    {
+      g_set_error_literal (error, NB_SIGNAL_CLIENT_ERROR, NB_SIGNAL_CLIENT_ERROR_NOT_CONNECTED,
+                           "not connected to the signal server");
+      return FALSE;
+    }
+  if (msg->type == NB_SIGNAL_MSG_OFFER)
+    {
+      s->n_offers_sent++;
+      if (s->first_offer_us == 0)
+        s->first_offer_us = g_get_monotonic_time ();
+    }
   wire = nb_signal_message_seal (msg, &s->priv, s->pub, remote_key, error);
   if (wire == NULL)
     return FALSE;
@@ -347,6 +362,9 @@ side_open (Side *s, gboolean force_relay, NbRelayManager *relay)
   s->ctx.force_relay = force_relay;
   s->ctx.version = "0.60.0-test";
   s->n_connected = 0;
+  s->signal_down = FALSE;
+  s->n_offers_sent = 0;
+  s->first_offer_us = 0;
 
   rp = nb_remote_peer_new (s->other->pub, ips, s->other->fqdn, "0.60.0-test");
   s->conn = nb_peer_conn_new (&s->ctx, rp, &error);
@@ -470,6 +488,61 @@ side_close (Side *s)
   g_assert_null (nb_status_recorder_get_peer (s->ctx.status, s->other->pub));
 }
 
+/* close_async completes once the WireGuard peer is gone, not before. */
+static void
+side_close_async (Side *s)
+{
+  g_autoptr (GAsyncResult) res = NULL;
+  g_autoptr (GAsyncResult) res2 = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NbWgStats) stats = NULL;
+
+  nb_peer_conn_close_async (s->conn, store_result_cb, &res);
+  g_assert_null (res);
+  g_assert_true (nb_peer_conn_close_finish (s->conn, wait_result (&res), &error));
+  g_assert_no_error (error);
+  stats = get_stats (s);
+  g_assert_cmpuint (stats->peers->len, ==, 0);
+  g_assert_null (nb_status_recorder_get_peer (s->ctx.status, s->other->pub));
+  /* closed already: nothing to wait for */
+  nb_peer_conn_close_async (s->conn, store_result_cb, &res2);
+  g_assert_null (res2);
+  g_assert_true (nb_peer_conn_close_finish (s->conn, wait_result (&res2), &error));
+  g_assert_no_error (error);
+}
+
+/* The latency in the status of the side whose WireGuard initiated the
+ * handshake (it only measures its own): positive, and not more than the
+ * time the whole test took. */
+static gint64
+status_latency (Side *s)
+{
+  const NbPeerStatus *st = nb_status_recorder_get_peer (s->ctx.status, s->other->pub);
+
+  g_assert_nonnull (st);
+  return st->latency_us;
+}
+
+static gboolean
+some_latency (gpointer data)
+{
+  return status_latency (&sides[0]) > 0 || status_latency (&sides[1]) > 0;
+}
+
+static void
+assert_latency (gint64 since_us)
+{
+  g_assert_true (wait_for (some_latency, NULL, 5000));
+  for (guint i = 0; i < 2; i++)
+    {
+      gint64 l = status_latency (&sides[i]);
+
+      g_test_message ("%s: latency %" G_GINT64_FORMAT " us", sides[i].name, l);
+      g_assert_cmpint (l, >=, 0);
+      g_assert_cmpint (l, <=, g_get_monotonic_time () - since_us);
+    }
+}
+
 static void
 side_clear (Side *s)
 {
@@ -533,6 +606,8 @@ test_ice_direct (void)
   g_assert_true (wait_for (wg_endpoints_direct, NULL, 5000));
   g_test_message ("ICE connected in %" G_GINT64_FORMAT " ms, WireGuard handshake by %" G_GINT64_FORMAT
                   " ms, direct by %" G_GINT64_FORMAT " ms", connect_ms, handshake_ms, direct_ms);
+  /* the first handshake went through the proxies: its round trip stays */
+  assert_latency (t0);
 
   side_close (&sides[0]);
   side_close (&sides[1]);
@@ -546,6 +621,8 @@ test_ice_direct (void)
 static void
 test_ice_proxy (void)
 {
+  gint64 t0 = g_get_monotonic_time ();
+
   ensure_devices ();
   side_open (&sides[0], FALSE, NULL);
   side_open (&sides[1], FALSE, NULL);
@@ -556,6 +633,7 @@ test_ice_proxy (void)
 
   g_assert_true (wait_for (both_on_path, GINT_TO_POINTER (NB_PEER_PATH_ICE), 20000));
   g_assert_true (wait_for (both_handshaken_poll, NULL, 15000));
+  assert_latency (t0);
   for (guint i = 0; i < 2; i++)
     {
       Side *s = &sides[i];
@@ -585,9 +663,8 @@ test_ice_proxy (void)
                      "pb-renamed.test");
     g_assert_cmpint (nb_peer_conn_get_active_path (sides[0].conn), ==, NB_PEER_PATH_ICE);
   }
-  side_close (&sides[0]);
-  side_close (&sides[1]);
-  g_assert_true (wait_for (peers_gone, NULL, 10000));
+  side_close_async (&sides[0]);
+  side_close_async (&sides[1]);
   side_clear (&sides[0]);
   side_clear (&sides[1]);
 }
@@ -897,6 +974,49 @@ test_late_remote (void)
   side_clear (&sides[1]);
 }
 
+/* The controller's first offer fails: signal is down (and the remote's
+ * offer does not reach it either). When signal is back, the offer goes at
+ * once, not at the guard's next tick (0.8 s after a reconnect). */
+static void
+test_offer_signal_down (void)
+{
+  Side *ctrl, *other;
+  gint64 t_back, delay_us;
+
+  ensure_devices ();
+  side_open (&sides[0], FALSE, NULL);
+  side_open (&sides[1], FALSE, NULL);
+  ctrl = strcmp (sides[0].pub, sides[1].pub) > 0 ? &sides[0] : &sides[1];
+  other = ctrl->other;
+  ctrl->signal_down = TRUE;
+  ctrl->deaf = TRUE;
+  ctrl->n_dropped = 0;
+
+  nb_peer_conn_open (ctrl->conn);
+  nb_peer_conn_open (other->conn);
+  /* the other's offer is lost on the way to the controller */
+  g_assert_true (wait_for (uint_at_least_2, &ctrl->n_dropped, 5000));
+  sleep_ms (300);
+  g_assert_cmpuint (ctrl->n_offers_sent, ==, 0);
+
+  ctrl->signal_down = FALSE;
+  ctrl->deaf = FALSE;
+  t_back = g_get_monotonic_time ();
+  nb_peer_conn_signal_reconnected (ctrl->conn);
+  g_assert_cmpuint (ctrl->n_offers_sent, ==, 0);   /* not from inside the call */
+  g_assert_true (wait_for (both_on_path, GINT_TO_POINTER (NB_PEER_PATH_ICE), 20000));
+  g_assert_cmpuint (ctrl->n_offers_sent, >=, 1);
+  delay_us = ctrl->first_offer_us - t_back;
+  g_test_message ("offer %" G_GINT64_FORMAT " us after signal came back", delay_us);
+  g_assert_cmpint (delay_us, <, 300 * 1000);
+
+  side_close (&sides[0]);
+  side_close (&sides[1]);
+  g_assert_true (wait_for (peers_gone, NULL, 10000));
+  side_clear (&sides[0]);
+  side_clear (&sides[1]);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int
@@ -964,5 +1084,6 @@ main (int argc, char **argv)
   g_test_add_func ("/peer-conn/relay-forced", test_relay_forced);
   g_test_add_func ("/peer-conn/failover", test_failover);
   g_test_add_func ("/peer-conn/late-remote", test_late_remote);
+  g_test_add_func ("/peer-conn/offer-signal-down", test_offer_signal_down);
   return g_test_run ();
 }

@@ -26,16 +26,22 @@ timed_out_cb (gpointer data)
 }
 
 static gboolean
-wait_for (Condition cond, gpointer data)
+wait_for_ms (Condition cond, gpointer data, guint timeout_ms)
 {
   gboolean timed_out = FALSE;
-  guint id = g_timeout_add (TIMEOUT_MS, timed_out_cb, &timed_out);
+  guint id = g_timeout_add (timeout_ms, timed_out_cb, &timed_out);
 
   while (!cond (data) && !timed_out)
     g_main_context_iteration (NULL, TRUE);
   if (!timed_out)
     g_source_remove (id);
   return cond (data);
+}
+
+static gboolean
+wait_for (Condition cond, gpointer data)
+{
+  return wait_for_ms (cond, data, TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1028,6 +1034,88 @@ test_response_replay (Fixture *f, gconstpointer data)
   }
 }
 
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+/* Lets @ms pass on the main loop (the proxy keeps working meanwhile). */
+static void
+run_for_ms (guint ms)
+{
+  wait_for_ms (never, NULL, ms);
+}
+
+static gint64
+handshake_rtt (NbWgProxy *proxy)
+{
+  NbWgProxyStats stats;
+
+  nb_wg_proxy_get_stats (proxy, &stats);
+  return stats.last_handshake_rtt_us;
+}
+
+/* The round trip of WireGuard's handshake: from the moment its newest
+ * initiation went to a transport (not when WireGuard sent it: it may wait
+ * in the proxy for a path) to the response that names its sender index;
+ * once per initiation, counted from a replay, never for a response that
+ * answers something else. */
+static void
+test_handshake_rtt (Fixture *f, gconstpointer data)
+{
+  Collector *c = collector_new (f->collectors);
+  g_autoptr (GBytes) init1 = wg_message (1, 0x3333, 0, 0xc1);
+  g_autoptr (GBytes) init2 = wg_message (1, 0x4444, 0, 0xc2);
+  g_autoptr (GBytes) resp1 = wg_message (2, 0x5555, 0x3333, 0xd1);
+  g_autoptr (GBytes) resp_other = wg_message (2, 0x5556, 0x9999, 0xd2);
+  g_autoptr (GBytes) resp2 = wg_message (2, 0x5557, 0x4444, 0xd3);
+  gint64 t_sent, t_replay, rtt;
+
+  /* the initiation waits for a transport: that time is not the path's */
+  udp_send_bytes (f->wg, f->proxy_address, init1);
+  sync_proxy (f->proxy);
+  run_for_ms (60);
+  g_assert_cmpint (handshake_rtt (f->proxy), ==, 0);
+  t_sent = g_get_monotonic_time ();
+  nb_wg_proxy_set_transport (f->proxy, collector_send, c, collector_destroy);
+  g_assert_cmpuint (c->datagrams->len, ==, 1);
+  g_assert_true (g_bytes_equal (init1, c->datagrams->pdata[0]));
+
+  run_for_ms (20);
+  /* a response to another initiation says nothing */
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (resp_other, NULL), g_bytes_get_size (resp_other));
+  g_assert_cmpint (handshake_rtt (f->proxy), ==, 0);
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (resp1, NULL), g_bytes_get_size (resp1));
+  rtt = handshake_rtt (f->proxy);
+  g_assert_cmpint (rtt, >=, 20 * 1000);
+  g_assert_cmpint (rtt, <=, g_get_monotonic_time () - t_sent);
+  /* the response still goes to WireGuard */
+  g_assert_true (wait_count (f->wg->received, 2));
+  g_assert_true (g_bytes_equal (resp1, f->wg->received->pdata[1]));
+
+  /* the same response again (a replay by the remote proxy) does not count */
+  run_for_ms (30);
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (resp1, NULL), g_bytes_get_size (resp1));
+  g_assert_cmpint (handshake_rtt (f->proxy), ==, rtt);
+
+  /* WireGuard's next initiation, replayed (a path switch) after 40 ms:
+   * counted from the replay; a late response to the older initiation does
+   * not count for it */
+  udp_send_bytes (f->wg, f->proxy_address, init2);
+  g_assert_true (wait_count (c->datagrams, 2));
+  run_for_ms (40);
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (resp1, NULL), g_bytes_get_size (resp1));
+  g_assert_cmpint (handshake_rtt (f->proxy), ==, rtt);
+  t_replay = g_get_monotonic_time ();
+  g_assert_true (nb_wg_proxy_replay_handshake (f->proxy));
+  nb_wg_proxy_deliver (f->proxy, g_bytes_get_data (resp2, NULL), g_bytes_get_size (resp2));
+  rtt = handshake_rtt (f->proxy);
+  g_assert_cmpint (rtt, >, 0);
+  g_assert_cmpint (rtt, <=, g_get_monotonic_time () - t_replay);
+  g_assert_cmpint (rtt, <, 40 * 1000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1046,6 +1134,7 @@ main (int argc, char **argv)
   ADD ("close", test_close);
   ADD ("close-in-call", test_close_in_call);
   ADD ("response-replay", test_response_replay);
+  ADD ("handshake-rtt", test_handshake_rtt);
 #undef ADD
   g_test_add_func ("/wg-proxy/families", test_families);
   g_test_add_func ("/wg-proxy/write-error", test_write_error);
