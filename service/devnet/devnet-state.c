@@ -30,6 +30,7 @@
 #define NETWORK_GROUP     "network"
 #define PEER_GROUP_PREFIX "peer "
 #define KEY_GROUP_PREFIX  "setup-key "
+#define ROUTE_GROUP_PREFIX "route "
 
 /* Host addresses of the /16: offsets 1 .. 65534. */
 #define FIRST_HOST 1u
@@ -54,6 +55,7 @@ struct _NbDevnetState {
   guint64 serial;
   guint32 last_ip;       /* offset in the network */
   GHashTable *peers;     /* key → NbDevnetPeer* */
+  GPtrArray *routes;     /* NbDevnetRoute*, sorted (network, peer) */
   char *peers_text;      /* what `peers` held when last read or written */
   gboolean peers_loaded; /* read once: later differences are changes */
 
@@ -174,6 +176,65 @@ char *
 nb_devnet_peer_ip_string (const NbDevnetPeer *peer)
 {
   return ip_to_string (peer->ip);
+}
+
+NbDevnetRoute *
+nb_devnet_route_copy (const NbDevnetRoute *route)
+{
+  NbDevnetRoute *copy = g_new0 (NbDevnetRoute, 1);
+
+  copy->id = g_strdup (route->id);
+  copy->network = g_strdup (route->network);
+  copy->peer = g_strdup (route->peer);
+  copy->metric = route->metric;
+  copy->masquerade = route->masquerade;
+  copy->net_id = g_strdup (route->net_id);
+  return copy;
+}
+
+void
+nb_devnet_route_free (NbDevnetRoute *route)
+{
+  if (route == NULL)
+    return;
+  g_free (route->id);
+  g_free (route->network);
+  g_free (route->peer);
+  g_free (route->net_id);
+  g_free (route);
+}
+
+char *
+nb_devnet_cidr_normalize (const char *text)
+{
+  const char *slash = text ? strchr (text, '/') : NULL;
+  g_autofree char *addr_text = NULL;
+  g_autoptr (GInetAddress) addr = NULL;
+  g_autoptr (GInetAddress) masked = NULL;
+  g_autofree char *masked_text = NULL;
+  guint8 bytes[16];
+  gsize size;
+  guint64 len;
+
+  if (slash == NULL || slash[1] == '\0' || (slash[1] == '0' && slash[2] != '\0'))
+    return NULL;
+  addr_text = g_strndup (text, slash - text);
+  addr = g_inet_address_new_from_string (addr_text);
+  if (addr == NULL || strchr (addr_text, '%') != NULL)
+    return NULL;
+  size = g_inet_address_get_native_size (addr);
+  if (!g_ascii_string_to_unsigned (slash + 1, 10, 0, size * 8, &len, NULL))
+    return NULL;
+  memcpy (bytes, g_inet_address_to_bytes (addr), size);
+  for (gsize i = 0; i < size; i++)
+    {
+      guint bits = len > i * 8 ? (guint) MIN (len - i * 8, 8) : 0;
+
+      bytes[i] &= (guint8) (0xff00 >> bits);
+    }
+  masked = g_inet_address_new_from_bytes (bytes, g_inet_address_get_family (addr));
+  masked_text = g_inet_address_to_string (masked);
+  return g_strdup_printf ("%s/%u", masked_text, (guint) len);
 }
 
 void
@@ -429,6 +490,7 @@ typedef struct {
   guint64 serial;
   guint32 last_ip;
   GHashTable *peers;
+  GPtrArray *routes;
 } PeersData;
 
 static void
@@ -436,6 +498,52 @@ peers_data_clear (PeersData *data)
 {
   g_clear_pointer (&data->dns_domain, g_free);
   g_clear_pointer (&data->peers, g_hash_table_unref);
+  g_clear_pointer (&data->routes, g_ptr_array_unref);
+}
+
+static GPtrArray *
+route_list_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) nb_devnet_route_free);
+}
+
+static gint
+route_compare (gconstpointer a, gconstpointer b)
+{
+  const NbDevnetRoute *ra = *(const NbDevnetRoute *const *) a;
+  const NbDevnetRoute *rb = *(const NbDevnetRoute *const *) b;
+  int order = strcmp (ra->network, rb->network);
+
+  return order != 0 ? order : strcmp (ra->peer, rb->peer);
+}
+
+/* A `[route ID]` group; NULL + CORRUPT when it is unusable. */
+static NbDevnetRoute *
+route_from_group (const char *path, GKeyFile *kf, const char *group, GError **error)
+{
+  g_autoptr (NbDevnetRoute) route = g_new0 (NbDevnetRoute, 1);
+  g_autofree char *network = kf_string (kf, group, "network");
+  NbWgKey key;
+
+  route->id = g_strdup (group + strlen (ROUTE_GROUP_PREFIX));
+  route->network = nb_devnet_cidr_normalize (network);
+  route->peer = kf_string (kf, group, "peer");
+  if (route->network == NULL || !nb_wg_key_from_base64 (route->peer, &key, NULL))
+    {
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_CORRUPT,
+                   "%s: [%s] needs a CIDR network and a peer key", path, group);
+      return NULL;
+    }
+  route->metric = g_key_file_has_key (kf, group, "metric", NULL) ? kf_int64 (kf, group, "metric")
+                                                                 : NB_DEVNET_ROUTE_DEFAULT_METRIC;
+  route->masquerade = g_key_file_get_boolean (kf, group, "masquerade", NULL);
+  route->net_id = kf_string (kf, group, "net-id");
+  if (route->net_id[0] == '\0')
+    {
+      g_free (route->net_id);
+      route->net_id = g_strdup (route->network);
+    }
+  return g_steal_pointer (&route);
 }
 
 static GHashTable *
@@ -474,6 +582,7 @@ peers_parse (const char *path, const char *text, PeersData *out, GError **error)
   out->serial = g_key_file_get_uint64 (kf, NETWORK_GROUP, "serial", NULL);
   out->last_ip = (guint32) MIN (g_key_file_get_uint64 (kf, NETWORK_GROUP, "last-ip", NULL), LAST_HOST);
   out->peers = peer_table_new ();
+  out->routes = route_list_new ();
 
   groups = g_key_file_get_groups (kf, NULL);
   for (guint i = 0; groups[i] != NULL; i++)
@@ -483,6 +592,18 @@ peers_parse (const char *path, const char *text, PeersData *out, GError **error)
       g_autofree char *ip = NULL;
       NbWgKey key;
 
+      if (g_str_has_prefix (group, ROUTE_GROUP_PREFIX))
+        {
+          NbDevnetRoute *route = route_from_group (path, kf, group, error);
+
+          if (route == NULL)
+            {
+              peers_data_clear (out);
+              return FALSE;
+            }
+          g_ptr_array_add (out->routes, route);
+          continue;
+        }
       if (!g_str_has_prefix (group, PEER_GROUP_PREFIX))
         continue;
       peer = g_new0 (NbDevnetPeer, 1);
@@ -563,6 +684,17 @@ peers_serialise (NbDevnetState *self)
       g_key_file_set_int64 (kf, group, "last-login", peer->last_login);
       meta_to_keyfile (kf, group, peer->meta);
     }
+  for (guint i = 0; i < self->routes->len; i++)
+    {
+      const NbDevnetRoute *route = self->routes->pdata[i];
+      g_autofree char *group = g_strconcat (ROUTE_GROUP_PREFIX, route->id, NULL);
+
+      g_key_file_set_string (kf, group, "network", route->network);
+      g_key_file_set_string (kf, group, "peer", route->peer);
+      g_key_file_set_int64 (kf, group, "metric", route->metric);
+      g_key_file_set_boolean (kf, group, "masquerade", route->masquerade);
+      g_key_file_set_string (kf, group, "net-id", route->net_id);
+    }
   return g_key_file_to_data (kf, NULL, NULL);
 }
 
@@ -618,6 +750,9 @@ peers_load (NbDevnetState *self, GError **error)
   self->last_ip = data.last_ip;
   g_clear_pointer (&self->peers, g_hash_table_unref);
   self->peers = g_steal_pointer (&data.peers);
+  g_ptr_array_sort (data.routes, route_compare);
+  g_clear_pointer (&self->routes, g_ptr_array_unref);
+  self->routes = g_steal_pointer (&data.routes);
   g_free (self->peers_text);
   self->peers_text = g_steal_pointer (&text);
   if (self->peers_loaded)
@@ -764,6 +899,7 @@ static void
 nb_devnet_state_init (NbDevnetState *self)
 {
   self->peers = peer_table_new ();
+  self->routes = route_list_new ();
   self->dns_domain = g_strdup (NB_DEVNET_DEFAULT_DNS_DOMAIN);
 }
 
@@ -795,6 +931,7 @@ nb_devnet_state_finalize (GObject *object)
   g_clear_pointer (&self->turn_secret, g_bytes_unref);
   g_free (self->dns_domain);
   g_clear_pointer (&self->peers, g_hash_table_unref);
+  g_clear_pointer (&self->routes, g_ptr_array_unref);
   g_free (self->peers_text);
   G_OBJECT_CLASS (nb_devnet_state_parent_class)->finalize (object);
 }
@@ -1408,6 +1545,9 @@ nb_devnet_state_remove_peer (NbDevnetState *self, const char *key, GError **erro
                    "peer not found");
       return FALSE;
     }
+  for (guint i = self->routes->len; i > 0; i--)
+    if (g_strcmp0 (((NbDevnetRoute *) self->routes->pdata[i - 1])->peer, key) == 0)
+      g_ptr_array_remove_index (self->routes, i - 1);
   self->serial++;
   ok = peers_save (self, error);
   if (!ok)
@@ -1415,6 +1555,173 @@ nb_devnet_state_remove_peer (NbDevnetState *self, const char *key, GError **erro
   state_unlock (lock_fd);
   if (ok)
     schedule_changed (self);
+  return ok;
+}
+
+const NbDevnetPeer *
+nb_devnet_state_find_peer (NbDevnetState *self, const char *name)
+{
+  GHashTableIter iter;
+  gpointer value;
+  const NbDevnetPeer *peer;
+
+  g_return_val_if_fail (NB_IS_DEVNET_STATE (self), NULL);
+  if (name == NULL)
+    return NULL;
+  peer = g_hash_table_lookup (self->peers, name);
+  if (peer != NULL)
+    return peer;
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const NbDevnetPeer *p = value;
+      g_autofree char *fqdn = g_strconcat (p->dns_label, ".", self->dns_domain, NULL);
+
+      if (g_ascii_strcasecmp (p->dns_label, name) == 0 || g_ascii_strcasecmp (fqdn, name) == 0)
+        return p;
+    }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routes */
+
+GPtrArray *
+nb_devnet_state_list_routes (NbDevnetState *self)
+{
+  GPtrArray *list;
+
+  g_return_val_if_fail (NB_IS_DEVNET_STATE (self), NULL);
+  list = g_ptr_array_new ();
+  for (guint i = 0; i < self->routes->len; i++)
+    g_ptr_array_add (list, self->routes->pdata[i]);
+  return list;
+}
+
+const NbDevnetRoute *
+nb_devnet_state_add_route (NbDevnetState *self, const char *key, const char *network, gint64 metric,
+                           gboolean masquerade, GError **error)
+{
+  g_autofree char *canonical = NULL;
+  NbDevnetRoute *route = NULL;
+  gboolean added = FALSE;
+  int lock_fd;
+
+  g_return_val_if_fail (NB_IS_DEVNET_STATE (self), NULL);
+  g_return_val_if_fail (key != NULL && network != NULL, NULL);
+
+  canonical = nb_devnet_cidr_normalize (network);
+  if (canonical == NULL)
+    {
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+                   "\"%s\" is not a CIDR network", network);
+      return NULL;
+    }
+  lock_fd = state_lock (self, error);
+  if (lock_fd < 0)
+    return NULL;
+  if (!peers_load (self, error))
+    {
+      state_unlock (lock_fd);
+      return NULL;
+    }
+  if (!g_hash_table_contains (self->peers, key))
+    {
+      state_unlock (lock_fd);
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
+                   "peer not found");
+      return NULL;
+    }
+  for (guint i = 0; i < self->routes->len && route == NULL; i++)
+    {
+      NbDevnetRoute *r = self->routes->pdata[i];
+
+      if (strcmp (r->network, canonical) == 0 && strcmp (r->peer, key) == 0)
+        route = r;
+    }
+  if (route == NULL)
+    {
+      guint8 id_raw[6];
+
+      randombytes_buf (id_raw, sizeof id_raw);
+      route = g_new0 (NbDevnetRoute, 1);
+      route->id = g_strdup_printf ("%02x%02x%02x%02x%02x%02x", id_raw[0], id_raw[1], id_raw[2], id_raw[3],
+                                   id_raw[4], id_raw[5]);
+      route->network = g_strdup (canonical);
+      route->peer = g_strdup (key);
+      route->net_id = g_strdup (canonical);
+      g_ptr_array_add (self->routes, route);
+      g_ptr_array_sort (self->routes, route_compare);
+      added = TRUE;
+    }
+  route->metric = metric;
+  route->masquerade = masquerade;
+  self->serial++;
+  if (!peers_save (self, error))
+    {
+      /* Read the file again on the next change. */
+      if (added)
+        g_ptr_array_remove (self->routes, route);
+      self->serial--;
+      g_clear_pointer (&self->peers_text, g_free);
+      state_unlock (lock_fd);
+      return NULL;
+    }
+  state_unlock (lock_fd);
+  schedule_changed (self);
+  return route;
+}
+
+gboolean
+nb_devnet_state_remove_routes (NbDevnetState *self, const char *network, guint *out_n_removed, GError **error)
+{
+  g_autofree char *canonical = NULL;
+  guint n = 0;
+  int lock_fd;
+  gboolean ok;
+
+  g_return_val_if_fail (NB_IS_DEVNET_STATE (self), FALSE);
+  g_return_val_if_fail (network != NULL, FALSE);
+
+  if (out_n_removed)
+    *out_n_removed = 0;
+  canonical = nb_devnet_cidr_normalize (network);
+  if (canonical == NULL)
+    {
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+                   "\"%s\" is not a CIDR network", network);
+      return FALSE;
+    }
+  lock_fd = state_lock (self, error);
+  if (lock_fd < 0)
+    return FALSE;
+  if (!peers_load (self, error))
+    {
+      state_unlock (lock_fd);
+      return FALSE;
+    }
+  for (guint i = self->routes->len; i > 0; i--)
+    if (strcmp (((NbDevnetRoute *) self->routes->pdata[i - 1])->network, canonical) == 0)
+      {
+        g_ptr_array_remove_index (self->routes, i - 1);
+        n++;
+      }
+  if (n == 0)
+    {
+      state_unlock (lock_fd);
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_ROUTE_NOT_FOUND,
+                   "no route for %s", canonical);
+      return FALSE;
+    }
+  self->serial++;
+  ok = peers_save (self, error);
+  if (!ok)
+    g_clear_pointer (&self->peers_text, g_free);
+  state_unlock (lock_fd);
+  if (ok)
+    schedule_changed (self);
+  if (ok && out_n_removed)
+    *out_n_removed = n;
   return ok;
 }
 

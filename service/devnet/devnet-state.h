@@ -36,7 +36,15 @@
  *                        (ID), created, last-login and the system meta the
  *                        peer reported (hostname, go-os, kernel, core,
  *                        platform, os, os-version, kernel-version,
- *                        netbird-version, ui-version, ssh-pubkey (base64)).
+ *                        netbird-version, ui-version, ssh-pubkey (base64));
+ *                        one group `[route ID]` per route (ID: 12 hex
+ *                        digits) with network (canonical CIDR: host bits
+ *                        cleared), peer (the routing peer's key), metric,
+ *                        masquerade and net-id (the network text: routes
+ *                        of one network through several peers form one
+ *                        NetBird high-availability group). Routes live in
+ *                        this file so that the serial, the lock and the
+ *                        live reload of peers cover them too.
  *     lock               empty; writers hold flock(LOCK_EX) on it while they
  *                        read-modify-write setup-keys / peers.
  *     tls-cert.pem       written by `serve --tls-self-signed`: the generated
@@ -49,14 +57,15 @@
  * subcommands and a running server can change the same directory.
  *
  * Live changes: a server calls nb_devnet_state_watch(); a GFileMonitor on
- * `peers` then re-reads it whenever another process (e.g. `remove-peer`)
- * replaced it, and "peers-changed" tells the management service to push new
- * network maps. Setup keys are read from disk at every registration, so a
+ * `peers` then re-reads it whenever another process (e.g. `remove-peer`,
+ * `add-route`) replaced it, and "peers-changed" tells the management
+ * service to push new network maps. Setup keys are read from disk at every registration, so a
  * key added by `add-setup-key` works at once.
  *
  * NbDevnetState (GObject) signals:
  *   "peers-changed" (guint64 serial): the set of peers, or something other
- *     peers see of one (address, FQDN, agent version, SSH key), changed, by
+ *     peers see of one (address, FQDN, agent version, SSH key), or the
+ *     routes changed, by
  *     this process or (after watch()) by another. Emitted from the main
  *     context, never from inside an NbDevnetState function.
  *
@@ -90,6 +99,7 @@ GQuark nb_devnet_state_error_quark (void);
  * @NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND: no peer with that key.
  * @NB_DEVNET_STATE_ERROR_NETWORK_FULL: no free address left.
  * @NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT: unusable argument (bad key text).
+ * @NB_DEVNET_STATE_ERROR_ROUTE_NOT_FOUND: no route for that network.
  */
 typedef enum {
   NB_DEVNET_STATE_ERROR_NOT_INITIALISED,
@@ -101,6 +111,7 @@ typedef enum {
   NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
   NB_DEVNET_STATE_ERROR_NETWORK_FULL,
   NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+  NB_DEVNET_STATE_ERROR_ROUTE_NOT_FOUND,
 } NbDevnetStateError;
 
 /* The system meta a peer reports (LoginRequest / SyncRequest meta), the
@@ -140,6 +151,26 @@ void          nb_devnet_peer_free (NbDevnetPeer *peer);
 /* "100.64.0.7" (g_free). */
 char         *nb_devnet_peer_ip_string (const NbDevnetPeer *peer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NbDevnetPeer, nb_devnet_peer_free)
+
+/* One route: @network reached through the peer @peer (a value). */
+typedef struct {
+  char *id;           /* 12 hex digits */
+  char *network;      /* canonical CIDR, "10.99.0.0/24" */
+  char *peer;         /* the routing peer's key */
+  gint64 metric;      /* lower wins; NetBird's default is 9999 */
+  gboolean masquerade;
+  char *net_id;       /* the network text */
+} NbDevnetRoute;
+
+#define NB_DEVNET_ROUTE_DEFAULT_METRIC 9999
+
+NbDevnetRoute *nb_devnet_route_copy (const NbDevnetRoute *route);
+void           nb_devnet_route_free (NbDevnetRoute *route);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NbDevnetRoute, nb_devnet_route_free)
+
+/* "a.b.c.d/n" or "x::/n" with the host bits cleared, or NULL when @text
+ * is not an IP literal with a prefix length of its family. */
+char *nb_devnet_cidr_normalize (const char *text);
 
 /* One setup key as stored (without the key itself). */
 typedef struct {
@@ -234,10 +265,38 @@ gboolean   nb_devnet_state_update_peer (NbDevnetState          *self,
                                         gboolean                login,
                                         gboolean               *out_visible_change,
                                         GError                **error);
-/* Removes @key (PEER_NOT_FOUND when unknown), increments the serial. */
+/* Removes @key (PEER_NOT_FOUND when unknown) and the routes through it,
+ * increments the serial. */
 gboolean   nb_devnet_state_remove_peer (NbDevnetState *self,
                                         const char    *key,
                                         GError       **error);
+/* The peer whose key, DNS label or FQDN (label.dns-domain) is @name, or
+ * NULL (transfer none, as lookup_peer()). */
+const NbDevnetPeer *nb_devnet_state_find_peer (NbDevnetState *self,
+                                               const char    *name);
+
+/* ---- routes ------------------------------------------------------------ */
+
+/* NbDevnetRoute * (borrowed, valid until the next change) sorted by
+ * network, then routing peer. */
+GPtrArray *nb_devnet_state_list_routes (NbDevnetState *self);
+/* Routes @network (a CIDR; normalised) through the registered peer @key
+ * (PEER_NOT_FOUND otherwise); a route of the same network through the
+ * same peer is updated in place (metric, masquerade). Increments the
+ * serial. Returns the stored route (transfer none). */
+const NbDevnetRoute *nb_devnet_state_add_route (NbDevnetState *self,
+                                                const char    *key,
+                                                const char    *network,
+                                                gint64         metric,
+                                                gboolean       masquerade,
+                                                GError       **error);
+/* Removes every route of @network (ROUTE_NOT_FOUND when there is none),
+ * increments the serial. *@out_n_removed (nullable): how many. */
+gboolean   nb_devnet_state_remove_routes (NbDevnetState *self,
+                                          const char    *network,
+                                          guint         *out_n_removed,
+                                          GError       **error);
+
 /* Re-reads `peers` from disk now (what the file monitor does). */
 gboolean   nb_devnet_state_reload (NbDevnetState *self,
                                    GError       **error);

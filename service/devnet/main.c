@@ -16,6 +16,12 @@
  *   remove-peer KEY                remove a peer; a running server notices
  *                                  (GFileMonitor on DIR/peers) and pushes
  *                                  new maps at once
+ *   add-route --peer KEY|FQDN --network CIDR [--metric N] [--masquerade]
+ *                                  route CIDR through that peer (every peer's
+ *                                  map carries it; a running server pushes
+ *                                  new maps at once, as for remove-peer)
+ *   remove-route --network CIDR    remove every route of CIDR
+ *   list-routes                    id, network, routing peer, metric, ...
  *   set-turn-static USER           store USER:password (password read from
  *                                  stdin) for `serve --turn-static`
  *   serve --listen ADDR:PORT [--relay-listen ADDR:PORT]
@@ -275,6 +281,110 @@ cmd_remove_peer (int argc, char **argv)
     return fail ("remove-peer", error);
   g_printerr ("netbird-devnet: removed %s (serial %" G_GUINT64_FORMAT ")\n", argv[1],
               nb_devnet_state_get_serial (state));
+  return 0;
+}
+
+static int
+cmd_add_route (int argc, char **argv)
+{
+  g_autofree char *peer_name = NULL;
+  g_autofree char *network = NULL;
+  gint64 metric = NB_DEVNET_ROUTE_DEFAULT_METRIC;
+  gboolean masquerade = FALSE;
+  const GOptionEntry entries[] = {
+    { "peer", 0, 0, G_OPTION_ARG_STRING, &peer_name, "The routing peer: key, DNS label or FQDN", "PEER" },
+    { "network", 0, 0, G_OPTION_ARG_STRING, &network, "The routed network", "CIDR" },
+    { "metric", 0, 0, G_OPTION_ARG_INT64, &metric, "Lower wins among routing peers of a network (9999)", "N" },
+    { "masquerade", 0, 0, G_OPTION_ARG_NONE, &masquerade, "The routing peer masquerades routed traffic", NULL },
+    { NULL }
+  };
+  g_autoptr (NbDevnetState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  const NbDevnetPeer *peer;
+  const NbDevnetRoute *route;
+  int code = 0;
+
+  if (!parse_command ("add-route", NULL, "Routes a network through a peer.", entries, &argc, &argv, &code))
+    return code;
+  if (peer_name == NULL || network == NULL || argc != 1)
+    {
+      g_printerr ("netbird-devnet: add-route needs --peer and --network\n");
+      return 2;
+    }
+  if (metric < 0)
+    {
+      g_printerr ("netbird-devnet: --metric must not be negative\n");
+      return 2;
+    }
+  state = open_state (&code);
+  if (state == NULL)
+    return code;
+  peer = nb_devnet_state_find_peer (state, peer_name);
+  if (peer == NULL)
+    {
+      g_printerr ("netbird-devnet: add-route: no peer \"%s\"\n", peer_name);
+      return 1;
+    }
+  route = nb_devnet_state_add_route (state, peer->key, network, metric, masquerade, &error);
+  if (route == NULL)
+    return fail ("add-route", error);
+  g_printerr ("netbird-devnet: route %s: %s via %s (serial %" G_GUINT64_FORMAT ")\n", route->id, route->network,
+              route->peer, nb_devnet_state_get_serial (state));
+  printf ("%s\n", route->id);
+  return 0;
+}
+
+static int
+cmd_remove_route (int argc, char **argv)
+{
+  g_autofree char *network = NULL;
+  const GOptionEntry entries[] = {
+    { "network", 0, 0, G_OPTION_ARG_STRING, &network, "The routed network", "CIDR" },
+    { NULL }
+  };
+  g_autoptr (NbDevnetState) state = NULL;
+  g_autoptr (GError) error = NULL;
+  guint n = 0;
+  int code = 0;
+
+  if (!parse_command ("remove-route", NULL, "Removes every route of a network.", entries, &argc, &argv, &code))
+    return code;
+  if (network == NULL || argc != 1)
+    {
+      g_printerr ("netbird-devnet: remove-route needs --network\n");
+      return 2;
+    }
+  state = open_state (&code);
+  if (state == NULL)
+    return code;
+  if (!nb_devnet_state_remove_routes (state, network, &n, &error))
+    return fail ("remove-route", error);
+  g_printerr ("netbird-devnet: removed %u route(s) of %s (serial %" G_GUINT64_FORMAT ")\n", n, network,
+              nb_devnet_state_get_serial (state));
+  return 0;
+}
+
+static int
+cmd_list_routes (int argc, char **argv)
+{
+  g_autoptr (NbDevnetState) state = NULL;
+  g_autoptr (GPtrArray) routes = NULL;
+  int code = 0;
+
+  if (!parse_command ("list-routes", NULL, "Lists the routes.", NULL, &argc, &argv, &code))
+    return code;
+  state = open_state (&code);
+  if (state == NULL)
+    return code;
+  routes = nb_devnet_state_list_routes (state);
+  printf ("# id\tnetwork\tpeer\tmetric\tmasquerade\tnet-id\n");
+  for (guint i = 0; i < routes->len; i++)
+    {
+      const NbDevnetRoute *r = routes->pdata[i];
+
+      printf ("%s\t%s\t%s\t%" G_GINT64_FORMAT "\t%s\t%s\n", r->id, r->network, r->peer, r->metric,
+              r->masquerade ? "yes" : "no", r->net_id);
+    }
   return 0;
 }
 
@@ -731,6 +841,9 @@ static const struct {
   { "list-setup-keys", cmd_list_setup_keys, "list setup keys (without the keys)" },
   { "list-peers", cmd_list_peers, "list registered peers" },
   { "remove-peer", cmd_remove_peer, "remove a peer (a running server pushes new maps)" },
+  { "add-route", cmd_add_route, "route a network through a peer (a running server pushes new maps)" },
+  { "remove-route", cmd_remove_route, "remove the routes of a network" },
+  { "list-routes", cmd_list_routes, "list routes" },
   { "set-turn-static", cmd_set_turn_static, "store a static TURN user (password from stdin)" },
   { "serve", cmd_serve, "run management, signal and relay" },
 };

@@ -444,6 +444,43 @@ version_before_deprecation (const char *version)
   return FALSE;
 }
 
+/* NetBird's route.NetworkType: 1 IPv4, 2 IPv6 (3 would be a domain route). */
+static gint64
+network_type (const char *cidr)
+{
+  return strchr (cidr, ':') != NULL ? 2 : 1;
+}
+
+/* Every route whose routing peer is registered, the routing peer's own
+ * included (NetBird sends a routing peer its routes: that is how it learns
+ * to forward them). */
+static void
+add_routes (NbDevnetMgmt *self, Arena *a, Management__NetworkMap *map)
+{
+  g_autoptr (GPtrArray) routes = nb_devnet_state_list_routes (self->state);
+  gsize n = 0;
+
+  map->routes = (Management__Route **) arena_array (a, routes->len);
+  for (guint i = 0; i < routes->len; i++)
+    {
+      const NbDevnetRoute *route = routes->pdata[i];
+      Management__Route *r;
+
+      if (nb_devnet_state_lookup_peer (self->state, route->peer) == NULL)
+        continue;
+      r = ARENA_NEW (a, Management__Route, MANAGEMENT__ROUTE__INIT);
+      r->id = arena_strdup (a, route->id);
+      r->network = arena_strdup (a, route->network);
+      r->networktype = network_type (route->network);
+      r->peer = arena_strdup (a, route->peer);
+      r->metric = route->metric;
+      r->masquerade = route->masquerade;
+      r->netid = arena_strdup (a, route->net_id);
+      map->routes[n++] = r;
+    }
+  map->n_routes = n;
+}
+
 /* The whole map for @peer, as SyncResponse fields. */
 static void
 fill_map (NbDevnetMgmt *self, Arena *a, Management__SyncResponse *resp, const NbDevnetPeer *peer,
@@ -466,6 +503,7 @@ fill_map (NbDevnetMgmt *self, Arena *a, Management__SyncResponse *resp, const Nb
   map->n_remotepeers = n;
   map->remotepeers = remote;
   map->remotepeersisempty = n == 0;
+  add_routes (self, a, map);
 
   resp->peerconfig = map->peerconfig;
   resp->networkmap = map;

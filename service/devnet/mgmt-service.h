@@ -32,12 +32,17 @@
  *   address, remotePeersIsEmpty}, the deprecated top-level remotePeers /
  *   remotePeersIsEmpty (top-level remotePeers only for clients older than
  *   0.29.3 or with a version that does not parse, as NetBird) and
- *   sessionExpiresAt = 0. No firewall rules are sent and
+ *   sessionExpiresAt = 0. Routes (`add-route`, devnet-state.h) go to every
+ *   peer, the routing peer included, as NetBird's Route messages: ID,
+ *   Network, NetworkType (1 IPv4, 2 IPv6), Peer (the routing peer's key),
+ *   Metric, Masquerade, NetID; no domain routes, no route firewall rules.
+ *   No firewall rules are sent and
  *   firewallRulesIsEmpty stays false, which NetBird clients read as "allow
  *   all" (the default All-to-All policy). A newer Sync of the same peer ends
  *   the older stream with OK. Whenever the network changes (a peer
  *   registers, is removed - also by `remove-peer` in another process - or
- *   changes what others see) every stream gets a new map with the new serial
+ *   changes what others see, or a route is added or removed by `add-route`
+ *   / `remove-route`) every stream gets a new map with the new serial
  *   (and no NetbirdConfig, like NetBird's fan-out updates), after
  *   map_debounce_ms; a removed peer's own stream gets NetBird's farewell (an
  *   empty map with remotePeersIsEmpty) and ends with OK. TURN credentials

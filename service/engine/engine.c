@@ -26,6 +26,7 @@
 #include "mgmt-client.h"
 #include "nb-sodium.h"
 #include "relay-manager.h"
+#include "route-peers.h"
 #include "signal-client.h"
 #include "wg-key.h"
 
@@ -68,6 +69,7 @@ struct _NbEngine {
 
   NbNetworkMap *login;          /* the login's answer (own config, NetbirdConfig) */
   NbNetworkMap *map;            /* the last map from Sync */
+  GHashTable *routed;           /* remote key -> routed networks it carries, joined (for the log) */
   guint map_idle_id;
 
   GCancellable *cancellable;    /* every request the engine makes; cancelled by stop */
@@ -192,6 +194,86 @@ load_identity (NbEngine *self, GError **error)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Routed networks: WireGuard sends a packet to the peer whose allowed IPs
+ * hold its destination, so each routed network goes into the allowed IPs
+ * of the routing peer chosen for it (route-peers.h: connected peers first,
+ * then metric). The choice is made again on every map and whenever a peer
+ * connects or disconnects. The OS routes are not ours (NetworkManager's,
+ * from nm-ip-config.c; nb-engine's user adds them). */
+
+static GHashTable *
+route_choice (NbEngine *self)
+{
+  g_autoptr (GHashTable) connected = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (self->map == NULL)
+    return g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (nb_peer_conn_is_connected (value))
+      g_hash_table_add (connected, key);
+  return nb_route_peers_compute (self->map->routes, self->public_key, self->map->peers, connected,
+                                 NB_ROUTE_PEERS_NONE);
+}
+
+/* @peer (the map's entry) with the routed networks it carries in
+ * @choice (nullable: computed now). */
+static NbRemotePeer *
+routed_peer (NbEngine *self, GHashTable *choice, const NbRemotePeer *peer)
+{
+  g_autoptr (GHashTable) own_choice = NULL;
+  const char *const *networks;
+  g_autofree char *joined = NULL;
+  const char *before;
+
+  if (choice == NULL)
+    choice = own_choice = route_choice (self);
+  networks = g_hash_table_lookup (choice, peer->key);
+  joined = networks ? g_strjoinv (", ", (char **) networks) : g_strdup ("");
+  before = g_hash_table_lookup (self->routed, peer->key);
+  if (g_strcmp0 (before ? before : "", joined) != 0)
+    {
+      if (*joined != '\0')
+        g_message ("peer %s routes %s", peer->key, joined);
+      else
+        g_message ("peer %s routes nothing now", peer->key);
+      g_hash_table_replace (self->routed, g_strdup (peer->key), g_steal_pointer (&joined));
+    }
+  return nb_route_peers_extend_peer (peer, networks);
+}
+
+/* Every connection's allowed IPs: the map's plus its routed networks
+ * (nb_peer_conn_update() changes WireGuard only when they differ). */
+static void
+routes_refresh (NbEngine *self)
+{
+  g_autoptr (GHashTable) choice = NULL;
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  if (self->map == NULL)
+    return;
+  choice = route_choice (self);
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (keys, key);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const NbRemotePeer *peer = nb_network_map_find_peer (self->map, keys->pdata[i]);
+      NbPeerConn *conn = g_hash_table_lookup (self->conns, keys->pdata[i]);
+      g_autoptr (NbRemotePeer) routed = NULL;
+
+      if (peer == NULL || conn == NULL)
+        continue;
+      routed = routed_peer (self, choice, peer);
+      nb_peer_conn_update (conn, routed);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Peer connections */
 
 static void
@@ -199,12 +281,14 @@ on_peer_connected (NbPeerConn *conn, gpointer data)
 {
   g_message ("peer %s connected (%s)", nb_peer_conn_get_remote_key (conn),
              nb_peer_path_to_string (nb_peer_conn_get_active_path (conn)));
+  routes_refresh (data);
 }
 
 static void
 on_peer_disconnected (NbPeerConn *conn, gpointer data)
 {
   g_message ("peer %s disconnected", nb_peer_conn_get_remote_key (conn));
+  routes_refresh (data);
 }
 
 static void
@@ -293,13 +377,14 @@ add_peer (NbEngine *self, const NbRemotePeer *peer)
   GWeakRef *weak;
   g_autoptr (GError) error = NULL;
   NbPeerConn *conn = g_hash_table_lookup (self->conns, peer->key);
+  g_autoptr (NbRemotePeer) routed = routed_peer (self, NULL, peer);
 
   if (conn != NULL)
     {
-      nb_peer_conn_update (conn, peer);
+      nb_peer_conn_update (conn, routed);
       return;
     }
-  conn = nb_peer_conn_new (&self->ctx, peer, &error);
+  conn = nb_peer_conn_new (&self->ctx, routed, &error);
   if (conn == NULL)
     {
       g_warning ("peer %s left out: %s", peer->key, error->message);
@@ -353,6 +438,7 @@ remove_peer (NbEngine *self, const char *key)
   g_debug ("peer %s removed", key);
   close_conn (self, conn);
   g_hash_table_remove (self->unopened, key);
+  g_hash_table_remove (self->routed, key);
   g_hash_table_remove (self->conns, key);
 }
 
@@ -366,6 +452,7 @@ close_all_conns (NbEngine *self)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     close_conn (self, value);
   g_hash_table_remove_all (self->unopened);
+  g_hash_table_remove_all (self->routed);
   g_hash_table_remove_all (self->conns);
 }
 
@@ -757,6 +844,7 @@ on_mgmt_network_map (NbMgmtClient *mgmt, const NbNetworkMap *map, gpointer data)
   g_clear_pointer (&self->mgmt_error, g_free);
   nb_status_recorder_set_management (self->status, nb_mgmt_client_get_url (mgmt), TRUE, NULL);
   routes_apply (self, map);
+  routes_refresh (self);
   /* After "config-changed" and "peers-changed" of the same update. */
   if (self->map_idle_id == 0)
     self->map_idle_id = g_idle_add (map_idle_cb, self);
@@ -787,7 +875,11 @@ on_mgmt_peers_changed (NbMgmtClient *mgmt, GPtrArray *added, GPtrArray *removed,
       NbPeerConn *conn = g_hash_table_lookup (self->conns, peer->key);
 
       if (conn)
-        nb_peer_conn_update (conn, peer);
+        {
+          g_autoptr (NbRemotePeer) routed = routed_peer (self, NULL, peer);
+
+          nb_peer_conn_update (conn, routed);
+        }
       else
         add_peer (self, peer);
     }
@@ -1365,6 +1457,7 @@ nb_engine_finalize (GObject *object)
   g_clear_error (&self->start_error);
   g_hash_table_unref (self->conns);
   g_hash_table_unref (self->unopened);
+  g_hash_table_unref (self->routed);
   g_ptr_array_unref (self->retired_signals);
   g_ptr_array_unref (self->stop_waits);
   g_clear_error (&self->closing_error);
@@ -1382,6 +1475,7 @@ nb_engine_init (NbEngine *self)
   self->status = nb_status_recorder_new ();
   self->conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->unopened = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->routed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->retired_signals = g_ptr_array_new_with_free_func (g_object_unref);
   self->stop_waits = g_ptr_array_new_with_free_func ((GDestroyNotify) stop_wait_free);
   self->cancellable = g_cancellable_new ();

@@ -1049,6 +1049,68 @@ test_tls_openssl (void)
   rm_rf (dir);
 }
 
+/* Routes: the admin commands change the state of the running server
+ * (frank's Sync stream from test_restart is still open), every map
+ * carries them as NetBird's Route messages. */
+static void
+test_routes_live (void)
+{
+  g_autofree char *m1 = NULL;
+  g_autofree char *m2 = NULL;
+  g_autofree char *m3 = NULL;
+  g_autofree char *list = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *expect = NULL;
+  g_autofree char *routes = NULL;
+  g_autofree char *carol_route = NULL;
+  g_autofree char *alice_route = NULL;
+  g_autofree char *v6_route = NULL;
+  gint64 serial;
+
+  /* Refusals: unknown peer, bad network, nothing to remove, usage. */
+  g_free (run_cli (1, state_dir, "add-route", "--peer", "nobody", "--network", "10.99.0.0/24", NULL));
+  g_free (run_cli (1, state_dir, "add-route", "--peer", carol, "--network", "10.99.0.0/33", NULL));
+  g_free (run_cli (1, state_dir, "remove-route", "--network", "10.99.0.0/24", NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--network", "10.99.0.0/24", NULL));
+  g_free (run_cli (2, state_dir, "remove-route", NULL));
+
+  /* Through carol (by key), host bits cleared. */
+  id = g_strchomp (run_cli (0, state_dir, "add-route", "--peer", carol, "--network", "10.99.0.7/24", "--metric",
+                            "5", "--masquerade", NULL));
+  g_assert_cmpuint (strlen (id), ==, 12);
+  m1 = client_wait (client, "event", "sync", "peer", "frank", "n", "1", NULL);
+  serial = json_int (m1, "serial");
+  carol_route = g_strdup_printf ("10.99.0.0/24|%s|5|true|10.99.0.0/24|1", carol);
+  assert_json (m1, "routes", carol_route);
+  list = run_cli (0, state_dir, "list-routes", NULL);
+  expect = g_strdup_printf ("%s\t10.99.0.0/24\t%s\t5\tyes\t10.99.0.0/24\n", id, carol);
+  g_assert_nonnull (strstr (list, expect));
+
+  /* The same network through alice (by FQDN; NetBird's HA routes) and an
+   * IPv6 network: one push each. */
+  g_free (run_cli (0, state_dir, "add-route", "--peer", "alice.netbird.test", "--network", "10.99.0.0/24", NULL));
+  g_free (client_wait (client, "event", "sync", "peer", "frank", "n", "2", NULL));
+  g_free (run_cli (0, state_dir, "add-route", "--peer", carol, "--network", "fd00:99::1/64", NULL));
+  m2 = client_wait (client, "event", "sync", "peer", "frank", "n", "3", NULL);
+  g_assert_cmpint (json_int (m2, "serial"), ==, serial + 2);
+  alice_route = g_strdup_printf ("10.99.0.0/24|%s|9999|false|10.99.0.0/24|1", alice);
+  v6_route = g_strdup_printf ("fd00:99::/64|%s|9999|false|fd00:99::/64|2", carol);
+  routes = json_get (m2, "routes");
+  g_assert_true (csv_contains (routes, carol_route));
+  g_assert_true (csv_contains (routes, alice_route));
+  g_assert_true (csv_contains (routes, v6_route));
+
+  /* remove-route takes every route of the network. */
+  g_free (run_cli (0, state_dir, "remove-route", "--network", "10.99.0.0/24", NULL));
+  m3 = client_wait (client, "event", "sync", "peer", "frank", "n", "4", NULL);
+  g_assert_cmpint (json_int (m3, "serial"), ==, serial + 3);
+  assert_json (m3, "routes", v6_route);
+  g_free (run_cli (0, state_dir, "remove-route", "--network", "fd00:99::/64", NULL));
+  g_free (m3);
+  m3 = client_wait (client, "event", "sync", "peer", "frank", "n", "5", NULL);
+  assert_json (m3, "routes", "");
+}
+
 /* ------------------------------------------------------------------------ */
 
 int
@@ -1093,6 +1155,7 @@ main (int argc, char **argv)
   g_test_add_func ("/devnet/management-credentials-refresh", test_credentials_refresh);
   g_test_add_func ("/devnet/tls-self-signed", test_tls_self_signed);
   g_test_add_func ("/devnet/tls-pem-files", test_tls_openssl);
+  g_test_add_func ("/devnet/management-routes-live", test_routes_live);
 
   status = g_test_run ();
 
