@@ -136,6 +136,8 @@ struct _Session {
   char *log_level;
   char *state_dir;
   char *setup_key;              /* secret: wiped */
+  char *preshared_key;          /* secret: wiped; kept for the session (a
+                                 * backend fallback starts the engine again) */
   guint listen_port;
   guint mtu;
   BackendMode mode;
@@ -172,6 +174,11 @@ session_clear (Session *s)
     {
       sodium_memzero (s->setup_key, strlen (s->setup_key));
       g_clear_pointer (&s->setup_key, g_free);
+    }
+  if (s->preshared_key != NULL)
+    {
+      sodium_memzero (s->preshared_key, strlen (s->preshared_key));
+      g_clear_pointer (&s->preshared_key, g_free);
     }
   g_clear_handle_id (&s->deadline_id, g_source_remove);
   if (s->engine != NULL)
@@ -565,6 +572,7 @@ session_start_engine (Session *s)
   /* Our copy stays until the start succeeded: "auto" may start again
    * with wireguard-go. */
   config.setup_key = g_strdup (s->setup_key);
+  config.preshared_key = g_strdup (s->preshared_key);
   s->engine = nb_engine_new (&config, s->wg, &error);
   nb_engine_config_clear (&config);
   if (s->engine == NULL)
@@ -959,16 +967,6 @@ plugin_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **e
       g_warning ("connect refused: %s", (*error)->message);
       return FALSE;
     }
-  key = nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_PRESHARED_KEY);
-  if (key != NULL && *key != '\0')
-    {
-      g_set_error (error, NM_VPN_PLUGIN_ERROR, NM_VPN_PLUGIN_ERROR_BAD_ARGUMENTS,
-                   "%s: WireGuard pre-shared keys are not supported by this NetBird client",
-                   NM_NETBIRD_KEY_PRESHARED_KEY);
-      g_warning ("connect refused: %s", (*error)->message);
-      return FALSE;
-    }
-
   s = g_rc_box_new0 (Session);
   s->plugin = self;
   s->cancellable = g_cancellable_new ();
@@ -994,6 +992,9 @@ plugin_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **e
   if (s->listen_port == 0)
     g_message ("%s 0: the engine uses %u", NM_NETBIRD_KEY_LISTEN_PORT, NB_ENGINE_DEFAULT_LISTEN_PORT);
 
+  key = nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_PRESHARED_KEY);
+  if (key != NULL && *key != '\0')
+    s->preshared_key = g_strdup (key);
   key = nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_SETUP_KEY);
   if (key != NULL && *key != '\0')
     s->setup_key = g_strdup (key);

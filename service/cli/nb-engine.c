@@ -10,7 +10,8 @@
  * (tests/lib/engine.sh uses it):
  *
  *   nb-engine --management-url URL --state-dir DIR [options]
- *     --setup-key-file FILE   --interface NAME (wt0)   --listen-port N (51820)
+ *     --setup-key-file FILE   --preshared-key-file FILE
+ *     --interface NAME (wt0)   --listen-port N (51820)
  *     --wireguard-go PATH     --uapi-dir DIR           --force-relay
  *     --no-direct             --interface-blacklist LIST ("" = none)
  *     --ca-file PEM           --hostname NAME          --stats-interval MS (2000)
@@ -53,6 +54,7 @@
 static char *opt_management_url;
 static char *opt_state_dir;
 static char *opt_setup_key_file;
+static char *opt_preshared_key_file;
 static char *opt_interface;
 static gint opt_listen_port = NB_ENGINE_DEFAULT_LISTEN_PORT;
 static char *opt_wireguard_go;
@@ -69,6 +71,7 @@ static const GOptionEntry option_entries[] = {
   { "management-url", 0, 0, G_OPTION_ARG_STRING, &opt_management_url, "Management URL (required)", "URL" },
   { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_state_dir, "State directory (required)", "DIR" },
   { "setup-key-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_setup_key_file, "File holding the setup key", "FILE" },
+  { "preshared-key-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_preshared_key_file, "File holding a WireGuard pre-shared key for every peer", "FILE" },
   { "interface", 0, 0, G_OPTION_ARG_STRING, &opt_interface, "WireGuard interface (wt0)", "NAME" },
   { "listen-port", 0, 0, G_OPTION_ARG_INT, &opt_listen_port, "WireGuard listen port (51820)", "N" },
   { "wireguard-go", 0, 0, G_OPTION_ARG_FILENAME, &opt_wireguard_go, "wireguard-go program (from PATH)", "PATH" },
@@ -552,9 +555,9 @@ wg_started_cb (GObject *source, GAsyncResult *result, gpointer data)
 
 /* ------------------------------------------------------------------------ */
 
-/* The setup key, in a buffer the caller wipes. */
+/* A secret from a file (@what: "setup key"), in a buffer the caller wipes. */
 static char *
-read_setup_key (const char *path, GError **error)
+read_secret_file (const char *path, const char *what, GError **error)
 {
   g_autoptr (GError) local = NULL;
   char *contents = NULL;
@@ -563,14 +566,14 @@ read_setup_key (const char *path, GError **error)
 
   if (!g_file_get_contents (path, &contents, &len, &local))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot read the setup key file: %s", local->message);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot read the %s file: %s", what, local->message);
       return NULL;
     }
   if (len > MAX_SETUP_KEY_FILE)
     {
       sodium_memzero (contents, len);
       g_free (contents);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the setup key file %s is too large", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the %s file %s is too large", what, path);
       return NULL;
     }
   key = g_strdup (g_strstrip (contents));
@@ -579,7 +582,7 @@ read_setup_key (const char *path, GError **error)
   if (*key == '\0')
     {
       g_free (key);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the setup key file %s is empty", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the %s file %s is empty", what, path);
       return NULL;
     }
   return key;
@@ -707,8 +710,17 @@ main (int argc, char **argv)
   config.tls_database = tls_database ? g_object_ref (tls_database) : NULL;
   if (opt_setup_key_file)
     {
-      config.setup_key = read_setup_key (opt_setup_key_file, &error);
+      config.setup_key = read_secret_file (opt_setup_key_file, "setup key", &error);
       if (config.setup_key == NULL)
+        {
+          nb_engine_config_clear (&config);
+          return fail_early (error->message);
+        }
+    }
+  if (opt_preshared_key_file)
+    {
+      config.preshared_key = read_secret_file (opt_preshared_key_file, "pre-shared key", &error);
+      if (config.preshared_key == NULL)
         {
           nb_engine_config_clear (&config);
           return fail_early (error->message);
@@ -778,6 +790,7 @@ main (int argc, char **argv)
   g_free (opt_management_url);
   g_free (opt_state_dir);
   g_free (opt_setup_key_file);
+  g_free (opt_preshared_key_file);
   g_free (opt_interface);
   g_free (opt_wireguard_go);
   g_free (opt_uapi_dir);

@@ -119,6 +119,9 @@ nb_engine_config_clear (NbEngineConfig *config)
   if (config->setup_key)
     sodium_memzero (config->setup_key, strlen (config->setup_key));
   g_free (config->setup_key);
+  if (config->preshared_key)
+    sodium_memzero (config->preshared_key, strlen (config->preshared_key));
+  g_free (config->preshared_key);
   g_free (config->management_url);
   g_free (config->state_dir);
   g_free (config->hostname);
@@ -133,6 +136,7 @@ config_copy (NbEngineConfig *dst, const NbEngineConfig *src)
   nb_engine_config_init (dst);
   dst->management_url = g_strdup (src->management_url);
   dst->setup_key = g_strdup (src->setup_key);
+  dst->preshared_key = g_strdup (src->preshared_key);
   dst->state_dir = g_strdup (src->state_dir);
   dst->hostname = g_strdup (src->hostname);
   dst->listen_port = src->listen_port ? src->listen_port : NB_ENGINE_DEFAULT_LISTEN_PORT;
@@ -1048,6 +1052,12 @@ context_setup (NbEngine *self)
   ctx->routed_networks = g_new0 (char *, 1);
   ctx->force_relay = self->config.force_relay;
   ctx->allow_direct = self->config.allow_direct;
+  if (self->config.preshared_key)
+    {
+      ctx->preshared_key = g_new0 (NbWgKey, 1);
+      /* Checked by nb_engine_new(). */
+      nb_wg_key_from_base64 (self->config.preshared_key, ctx->preshared_key, NULL);
+    }
   ctx->version = NB_ENGINE_NETBIRD_VERSION;
   self->ctx_ready = TRUE;
 }
@@ -1397,6 +1407,20 @@ nb_engine_new (const NbEngineConfig *config,
       g_set_error (error, NB_ENGINE_ERROR, NB_ENGINE_ERROR_INVALID_CONFIG,
                    "the management URL %s is not http(s)://host[:port]", config->management_url);
       return NULL;
+    }
+  if (config->preshared_key != NULL)
+    {
+      NbWgKey psk;
+      g_autoptr (GError) local = NULL;
+      gboolean valid = nb_wg_key_from_base64 (config->preshared_key, &psk, &local);
+
+      sodium_memzero (&psk, sizeof psk);
+      if (!valid)
+        {
+          g_set_error (error, NB_ENGINE_ERROR, NB_ENGINE_ERROR_INVALID_CONFIG,
+                       "the pre-shared key is not a WireGuard key: %s", local->message);
+          return NULL;
+        }
     }
   if (config->state_dir == NULL || *config->state_dir == '\0')
     {

@@ -95,6 +95,8 @@ typedef struct {
   guint16  listen_port;        /* WireGuard's; 0: NB_ENGINE_DEFAULT_LISTEN_PORT */
   gboolean force_relay;        /* no ICE */
   gboolean allow_direct;       /* default TRUE */
+  char    *preshared_key;      /* secret: WireGuard pre-shared key (base64) for every
+                                * peer, NetBird's PreSharedKey; NULL: none */
   char   **interface_blacklist;/* NULL: NetBird's list */
   GTlsDatabase *tls_database;  /* NULL: the system's */
 } NbEngineConfig;

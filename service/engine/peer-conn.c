@@ -202,6 +202,9 @@ nb_peer_conn_context_clear (NbPeerConnContext *ctx)
   g_clear_pointer (&ctx->interface_blacklist, g_strfreev);
   g_clear_pointer (&ctx->routed_networks, g_strfreev);
   g_clear_pointer (&ctx->local_addresses, g_strfreev);
+  if (ctx->preshared_key)
+    sodium_memzero (ctx->preshared_key, sizeof *ctx->preshared_key);
+  g_clear_pointer (&ctx->preshared_key, g_free);
 }
 
 /* A short key prefix for log lines. */
@@ -416,6 +419,10 @@ wg_set_peer (NbPeerConn         *self,
   cfg.allowed_ips = with_allowed_ips ? (const char * const *) self->allowed_ips : NULL;
   cfg.replace_allowed_ips = with_allowed_ips;
   cfg.update_only = update_only;
+  /* Whenever the whole peer is written (created, allowed IPs replaced); the
+   * key does not change while the engine runs. */
+  if (with_allowed_ips)
+    cfg.preshared_key = self->ctx->preshared_key;
 
   d = g_new0 (SetPeerData, 1);
   d->self = g_object_ref (self);

@@ -123,6 +123,7 @@ typedef struct {
   gboolean           force_relay;      /* no ICE: relay server only */
   gboolean           relay_over_ice;   /* gather TURN relay candidates (default TRUE) */
   gboolean           allow_direct;     /* host<->host pairs skip the proxy (default TRUE) */
+  NbWgKey           *preshared_key;    /* NULL: none; a secret, wiped by _clear() */
   guint              start_jitter_ms;  /* passed to the guard */
   const char        *version;          /* our NetBird-compatible version */
 } NbPeerConnContext;
