@@ -507,17 +507,11 @@ ice_send_func (const guint8 *const *datagrams,
                gpointer             user_data)
 {
   NbWorkerIce *worker = user_data;
-  guint taken = 0;
+  g_autoptr (GError) error = NULL;
+  guint taken = nb_worker_ice_send_batch (worker, datagrams, lengths, n_datagrams, &error);
 
-  for (guint i = 0; i < n_datagrams; i++)
-    {
-      g_autoptr (GError) error = NULL;
-
-      if (nb_worker_ice_send (worker, datagrams[i], lengths[i], &error))
-        taken++;
-      else
-        g_debug ("ICE send failed: %s", error->message);
-    }
+  if (error != NULL)
+    g_debug ("ICE send failed (%u of %u sent): %s", taken, n_datagrams, error->message);
   return taken;
 }
 

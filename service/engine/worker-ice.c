@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define G_LOG_DOMAIN "nb-ice"
+#define _GNU_SOURCE /* sendmmsg */
 
 #include "config.h"
 
 #include "worker-ice.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <agent.h>
 #include <sodium.h>
@@ -18,6 +23,24 @@
  * ones only now and then (a hostile peer must not flood the journal). */
 #define DROP_LOG_LIMIT 10
 #define DROP_LOG_EVERY 100
+
+/* Batched sends: datagrams per system call, and the limits of one UDP GSO
+ * (UDP_SEGMENT) send: segments (the kernel's UDP_MAX_SEGMENTS is 64 on
+ * older kernels) and bytes (an IP packet's payload, with room for IPv6
+ * extension headers). */
+#define SEND_BATCH         64
+#define GSO_MAX_SEGMENTS   64
+#define GSO_MAX_BYTES      65000
+/* Socket buffers of the selected pair's socket, like WireGuard's own (and
+ * the proxy's): a burst of a batch must not overflow the default 208 KiB,
+ * or consent checks drown with the data. */
+#define SOCKET_BUFFER      (4 * 1024 * 1024)
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 G_DEFINE_QUARK (nb-worker-ice-error-quark, nb_worker_ice_error)
 
@@ -210,6 +233,14 @@ struct _NbWorkerIce
   NbWorkerIceReceiveFunc recv_func;
   gpointer recv_data;
   GDestroyNotify recv_notify;
+
+  /* The direct send path (see nb_worker_ice_send_batch): libnice's socket
+   * of the selected pair when our candidate is not a relay candidate, and
+   * the remote candidate's address; NULL when libnice must send. */
+  GSocket *direct_socket;
+  struct sockaddr_storage direct_to;
+  socklen_t direct_to_len;
+  gboolean gso_off;            /* the kernel refused a UDP GSO send */
 };
 
 G_DEFINE_FINAL_TYPE (NbWorkerIce, nb_worker_ice, G_TYPE_OBJECT)
@@ -344,6 +375,63 @@ add_timeout (NbWorkerIce *self, guint ms, GSourceFunc func, const char *name)
   return source;
 }
 
+/* ---- direct send path ---------------------------------------------------- */
+
+/* Datagrams on a pair whose local candidate is a host or reflexive one
+ * leave libnice's socket as plain UDP to the remote candidate: what
+ * nice_agent_send() does, less its lock, lookup and one sendmsg() per
+ * datagram. The socket is libnice's (a reference, so the object stays,
+ * but libnice may close it: checked before every use) and is re-read on
+ * every selected pair change; teardown drops it. */
+static void
+set_socket_buffer (int fd, int force_option, int option)
+{
+  int size = SOCKET_BUFFER;
+
+  /* FORCE needs CAP_NET_ADMIN; without it the plain option, capped by
+   * net.core.[rw]mem_max. */
+  if (setsockopt (fd, SOL_SOCKET, force_option, &size, sizeof size) == 0)
+    return;
+  if (setsockopt (fd, SOL_SOCKET, option, &size, sizeof size) != 0)
+    g_debug ("socket buffer: %s", g_strerror (errno));
+}
+
+static void
+direct_clear (NbWorkerIce *self)
+{
+  g_clear_object (&self->direct_socket);
+  self->direct_to_len = 0;
+}
+
+static void
+direct_refresh (NbWorkerIce *self)
+{
+  NiceCandidate *local = NULL, *remote = NULL;
+  g_autoptr (GSocket) socket = NULL;
+
+  direct_clear (self);
+  if (self->agent == NULL || is_finished (self))
+    return;
+  /* NULL for a relayed local candidate (TURN framing) or no pair. */
+  socket = nice_agent_get_selected_socket (self->agent, self->stream_id, 1);
+  if (socket == NULL || g_socket_get_fd (socket) < 0
+      || !nice_agent_get_selected_pair (self->agent, self->stream_id, 1, &local, &remote)
+      || local->type == NICE_CANDIDATE_TYPE_RELAYED
+      || local->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+    return;
+  memset (&self->direct_to, 0, sizeof self->direct_to);
+  nice_address_copy_to_sockaddr (&remote->addr, (struct sockaddr *) &self->direct_to);
+  if (self->direct_to.ss_family == AF_INET)
+    self->direct_to_len = sizeof (struct sockaddr_in);
+  else if (self->direct_to.ss_family == AF_INET6)
+    self->direct_to_len = sizeof (struct sockaddr_in6);
+  else
+    return;
+  set_socket_buffer (g_socket_get_fd (socket), SO_RCVBUFFORCE, SO_RCVBUF);
+  set_socket_buffer (g_socket_get_fd (socket), SO_SNDBUFFORCE, SO_SNDBUF);
+  self->direct_socket = g_steal_pointer (&socket);
+}
+
 /* ---- agent teardown ----------------------------------------------------- */
 
 static void
@@ -366,6 +454,7 @@ teardown (NbWorkerIce *self)
   clear_source (&self->check_timer);
   clear_source (&self->relay_timer);
   g_clear_pointer (&self->early, g_ptr_array_unref);
+  direct_clear (self);
   if (agent == NULL)
     return;
   g_signal_handlers_disconnect_by_data (agent, self);
@@ -530,6 +619,7 @@ on_selected_pair (NiceAgent *agent, guint stream_id, guint component_id,
     return;
   g_clear_pointer (&self->pair, nb_ice_pair_info_free);
   self->pair = pair_info_from_nice (local, remote, nb_worker_ice_is_controlling (self));
+  direct_refresh (self);
   {
     g_autofree char *text = nb_ice_pair_info_to_string (self->pair);
     g_debug ("libnice selected %s", text);
@@ -578,6 +668,7 @@ on_component_state (NiceAgent *agent, guint stream_id, guint component_id, guint
           if (self->pair == NULL
               && nice_agent_get_selected_pair (agent, stream_id, 1, &local, &remote))
             self->pair = pair_info_from_nice (local, remote, nb_worker_ice_is_controlling (self));
+          direct_refresh (self);
           maybe_report_connected (self);
         }
       break;
@@ -1147,6 +1238,194 @@ nb_worker_ice_send (NbWorkerIce *self, const void *data, gsize len, GError **err
       return FALSE;
     }
   return TRUE;
+}
+
+/* One chunk (at most SEND_BATCH datagrams) on the direct path: runs of
+ * equal-sized datagrams (the last one of a run may be shorter) go as one
+ * UDP GSO send each, all of them in one sendmmsg(). Returns how many
+ * datagrams were sent, counted from the first; -1 with errno when the
+ * first message failed. */
+static gint
+direct_send_chunk (NbWorkerIce *self, int fd, const guint8 *const *datagrams, const gsize *lengths,
+                   guint n, gboolean gso, guint *first_segments)
+{
+  struct mmsghdr msgs[SEND_BATCH];
+  struct iovec iov[SEND_BATCH];
+  union {
+    char buf[CMSG_SPACE (sizeof (uint16_t))];
+    struct cmsghdr align;
+  } control[SEND_BATCH];
+  guint segments[SEND_BATCH];
+  guint m = 0, sent = 0;
+  int r;
+
+  memset (msgs, 0, sizeof (struct mmsghdr) * MIN (n, SEND_BATCH));
+  for (guint i = 0; i < n && i < SEND_BATCH; )
+    {
+      guint start = i;
+      gsize size = lengths[i], total = size;
+      struct msghdr *h = &msgs[m].msg_hdr;
+
+      iov[i].iov_base = (void *) datagrams[i];
+      iov[i].iov_len = lengths[i];
+      i++;
+      while (gso && size > 0 && i < n && i < SEND_BATCH && i - start < GSO_MAX_SEGMENTS
+             && lengths[i] > 0 && lengths[i] <= size && total + lengths[i] <= GSO_MAX_BYTES)
+        {
+          iov[i].iov_base = (void *) datagrams[i];
+          iov[i].iov_len = lengths[i];
+          total += lengths[i];
+          i++;
+          if (lengths[i - 1] < size)
+            break;   /* a shorter one ends the run */
+        }
+      h->msg_name = &self->direct_to;
+      h->msg_namelen = self->direct_to_len;
+      h->msg_iov = &iov[start];
+      h->msg_iovlen = i - start;
+      segments[m] = i - start;
+      if (segments[m] > 1)
+        {
+          struct cmsghdr *cm;
+          uint16_t gso_size = (uint16_t) size;
+
+          h->msg_control = control[m].buf;
+          h->msg_controllen = sizeof control[m].buf;
+          cm = CMSG_FIRSTHDR (h);
+          cm->cmsg_level = SOL_UDP;
+          cm->cmsg_type = UDP_SEGMENT;
+          cm->cmsg_len = CMSG_LEN (sizeof gso_size);
+          memcpy (CMSG_DATA (cm), &gso_size, sizeof gso_size);
+        }
+      m++;
+    }
+  *first_segments = segments[0];
+  do
+    r = sendmmsg (fd, msgs, m, MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return -1;
+  for (guint k = 0; k < (guint) r; k++)
+    sent += segments[k];
+  return (gint) sent;
+}
+
+static guint
+direct_send (NbWorkerIce *self, const guint8 *const *datagrams, const gsize *lengths, guint n,
+             GError **error)
+{
+  guint taken = 0;
+
+  while (taken < n)
+    {
+      guint first_segments = 0;
+      int fd, err;
+      gint r;
+
+      /* libnice may have closed its socket (it does when the component
+       * goes away); the GSocket then says so and its fd is not touched. */
+      if (g_socket_is_closed (self->direct_socket))
+        {
+          g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_STATE,
+                       "the selected pair's socket is closed");
+          return taken;
+        }
+      fd = g_socket_get_fd (self->direct_socket);
+      r = direct_send_chunk (self, fd, datagrams + taken, lengths + taken, n - taken,
+                             !self->gso_off, &first_segments);
+      if (r > 0)
+        {
+          taken += (guint) r;
+          continue;
+        }
+      err = errno;
+      if (r < 0 && first_segments > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE
+                                          || err == EOPNOTSUPP || err == ENOPROTOOPT))
+        {
+          /* No UDP GSO here (old kernel, no checksum offload on the
+           * route's device, a datagram larger than the path MTU): send
+           * them one by one from now on. */
+          g_message ("UDP segmentation offload refused (%s); sending datagrams one by one",
+                     g_strerror (err));
+          self->gso_off = TRUE;
+          continue;
+        }
+      g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_FAILED,
+                   "could not send on the selected pair: %s",
+                   r < 0 ? g_strerror (err) : "nothing sent");
+      return taken;
+    }
+  return taken;
+}
+
+guint
+nb_worker_ice_send_batch (NbWorkerIce         *self,
+                          const guint8 *const *datagrams,
+                          const gsize         *lengths,
+                          guint                n_datagrams,
+                          GError             **error)
+{
+  NiceOutputMessage messages[SEND_BATCH];
+  GOutputVector vectors[SEND_BATCH];
+  guint taken = 0;
+
+  g_return_val_if_fail (NB_IS_WORKER_ICE (self), 0);
+  g_return_val_if_fail (n_datagrams == 0 || (datagrams != NULL && lengths != NULL), 0);
+  if (self->agent == NULL || is_finished (self) || !self->component_up)
+    {
+      g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_STATE,
+                   "no selected ICE pair to send on (%s)", nb_ice_state_to_string (self->state));
+      return 0;
+    }
+  for (guint i = 0; i < n_datagrams; i++)
+    if (lengths[i] > G_MAXUINT16)
+      {
+        /* Everything before the long one goes; it and the rest do not. */
+        g_autoptr (GError) local_error = NULL;
+        guint sent = nb_worker_ice_send_batch (self, datagrams, lengths, i, &local_error);
+
+        if (local_error != NULL)
+          g_propagate_error (error, g_steal_pointer (&local_error));
+        else
+          g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_INVALID,
+                       "datagram of %" G_GSIZE_FORMAT " bytes is too long", lengths[i]);
+        return sent;
+      }
+  if (self->direct_socket != NULL)
+    return direct_send (self, datagrams, lengths, n_datagrams, error);
+
+  while (taken < n_datagrams)
+    {
+      guint chunk = MIN (n_datagrams - taken, SEND_BATCH);
+      GError *local_error = NULL;
+      gint sent;
+
+      for (guint i = 0; i < chunk; i++)
+        {
+          vectors[i].buffer = datagrams[taken + i];
+          vectors[i].size = lengths[taken + i];
+          messages[i].buffers = &vectors[i];
+          messages[i].n_buffers = 1;
+        }
+      sent = nice_agent_send_messages_nonblocking (self->agent, self->stream_id, 1, messages,
+                                                   chunk, NULL, &local_error);
+      if (sent <= 0)
+        {
+          g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_FAILED,
+                       "libnice did not send the datagrams: %s",
+                       local_error ? local_error->message : "nothing sent");
+          g_clear_error (&local_error);
+          return taken;
+        }
+      taken += (guint) sent;
+      if ((guint) sent < chunk)
+        {
+          g_set_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_FAILED,
+                       "libnice sent %d of %u datagrams", sent, chunk);
+          return taken;
+        }
+    }
+  return taken;
 }
 
 gboolean

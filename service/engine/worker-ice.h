@@ -306,6 +306,26 @@ gboolean nb_worker_ice_send (NbWorkerIce  *self,
                              GError      **error);
 gboolean nb_worker_ice_send_bytes (NbWorkerIce *self, GBytes *datagram, GError **error);
 
+/* Sends @n_datagrams datagrams (@datagrams[i], @lengths[i] bytes) on the
+ * selected pair, in order. Returns how many were sent, counted from the
+ * first; when that is fewer than @n_datagrams, @error says why (as for
+ * nb_worker_ice_send(); the rest are not sent).
+ *
+ * When our candidate of the selected pair is not a relay candidate, the
+ * datagrams leave libnice's socket of the pair directly, as the plain UDP
+ * libnice would send: one sendmmsg() per batch, runs of equal-sized
+ * datagrams as one UDP GSO (UDP_SEGMENT) send each (segmented again on
+ * the way, the peer receives ordinary datagrams; where the kernel refuses
+ * GSO the worker sends them one by one from then on). The socket and the
+ * remote address are re-read whenever libnice selects another pair, and
+ * dropped when the worker finishes. With a relayed local candidate the
+ * batch goes through libnice (TURN framing), one call per 64. */
+guint    nb_worker_ice_send_batch (NbWorkerIce         *self,
+                                   const guint8 *const *datagrams,
+                                   const gsize         *lengths,
+                                   guint                n_datagrams,
+                                   GError             **error);
+
 /* Receives datagrams through @func instead of the "data" signal (no
  * allocation per packet). @data is only valid during the call. */
 typedef void (*NbWorkerIceReceiveFunc) (NbWorkerIce  *worker,

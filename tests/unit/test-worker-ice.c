@@ -622,6 +622,114 @@ test_connect_loopback (void)
   wait_agents_released ();
 }
 
+/* nb_worker_ice_send_batch on a host pair (the direct path: sendmmsg on
+ * libnice's socket, runs of equal sizes as UDP GSO sends): everything
+ * arrives through the peer's libnice, in order and as the datagrams that
+ * were sent, whatever the mix of sizes and however many per call. */
+typedef struct {
+  Peer *peer;
+  guint n;
+} ReceivedAtLeast;
+
+static gboolean
+received_at_least (gpointer data)
+{
+  ReceivedAtLeast *r = data;
+
+  return r->peer->received->len >= r->n;
+}
+
+/* Datagram @seq of @len bytes: the sequence number, then a pattern. */
+static guint8 *
+make_datagram (guint seq, gsize len)
+{
+  guint8 *d = g_malloc (MAX (len, 1));
+
+  for (gsize i = 0; i < len; i++)
+    d[i] = i < 4 ? (guint8) (seq >> (8 * i)) : (guint8) (seq * 31 + i);
+  return d;
+}
+
+static void
+send_and_check (Peer *from, Peer *to, const gsize *lengths, guint n, guint *seq)
+{
+  g_autoptr (GPtrArray) bufs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  guint first = to->received->len;
+  ReceivedAtLeast r = { to, first + n };
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (bufs, make_datagram (*seq + i, lengths[i]));
+  g_assert_cmpuint (nb_worker_ice_send_batch (from->worker, (const guint8 *const *) bufs->pdata,
+                                              lengths, n, &error), ==, n);
+  g_assert_no_error (error);
+  g_assert_true (wait_until (received_at_least, &r, 5000));
+  g_assert_cmpuint (to->received->len, ==, first + n);
+  for (guint i = 0; i < n; i++)
+    {
+      gsize len;
+      const guint8 *got = g_bytes_get_data (g_ptr_array_index (to->received, first + i), &len);
+
+      g_assert_cmpmem (got, len, g_ptr_array_index (bufs, i), lengths[i]);
+    }
+  *seq += n;
+}
+
+static void
+test_send_batch (void)
+{
+  NbWorkerIceConfig ca = { .controlling = TRUE, .interface_blacklist = no_filter,
+                           .local_addresses = loopback_only };
+  NbWorkerIceConfig cb = { .interface_blacklist = no_filter, .local_addresses = loopback_only };
+  Peer a, b;
+  g_autoptr (GError) error = NULL;
+  gsize equal[64], mixed[40], small[100], too_long[3] = { 100, 70000, 100 };
+  const guint8 *bufs[3];
+  g_autofree guint8 *big = g_malloc0 (70000);
+  guint seq = 0, i = 0;
+
+  peer_init (&a, "A", &ca);
+  peer_init (&b, "B", &cb);
+  bufs[0] = bufs[1] = bufs[2] = big;
+  g_assert_cmpuint (nb_worker_ice_send_batch (a.worker, bufs, too_long, 1, &error), ==, 0);
+  g_assert_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_STATE);
+  g_clear_error (&error);
+  connect_pair (&a, &b);
+
+  /* 64 equal ones: more bytes than one GSO send may carry */
+  for (i = 0; i < G_N_ELEMENTS (equal); i++)
+    equal[i] = 1200;
+  send_and_check (&a, &b, equal, G_N_ELEMENTS (equal), &seq);
+  /* runs that end with a shorter one, single ones, a one-byte one */
+  for (i = 0; i < G_N_ELEMENTS (mixed); i++)
+    mixed[i] = i < 10 ? 1000 : i == 10 ? 500 : i < 16 ? 1000 : i == 16 ? 1 : i < 27 ? 300
+                                                                        : 1400 - (i % 2) * 16;
+  send_and_check (&a, &b, mixed, G_N_ELEMENTS (mixed), &seq);
+  /* more than one batch of the worker's in one call, the other way */
+  for (i = 0; i < G_N_ELEMENTS (small); i++)
+    small[i] = 100;
+  send_and_check (&b, &a, small, G_N_ELEMENTS (small), &seq);
+  /* one datagram */
+  send_and_check (&a, &b, equal, 1, &seq);
+  /* a datagram too long for UDP: the ones before it go, it and the rest
+   * do not */
+  g_assert_cmpuint (nb_worker_ice_send_batch (a.worker, bufs, too_long, 3, &error), ==, 1);
+  g_assert_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_INVALID);
+  g_clear_error (&error);
+  /* nothing to send is no error */
+  g_assert_cmpuint (nb_worker_ice_send_batch (a.worker, NULL, NULL, 0, &error), ==, 0);
+  g_assert_no_error (error);
+
+  /* after the end: nothing goes, the socket is not touched */
+  nb_worker_ice_close (a.worker);
+  g_assert_cmpuint (nb_worker_ice_send_batch (a.worker, bufs, too_long, 1, &error), ==, 0);
+  g_assert_error (error, NB_WORKER_ICE_ERROR, NB_WORKER_ICE_ERROR_STATE);
+  g_clear_error (&error);
+  peer_clear (&a);
+  peer_clear (&b);
+  wait_agents_released ();
+}
+
 /* The other side of a closed worker notices through the keepalives
  * (libnice: consent freshness, 10 s after the last answer). */
 static void
@@ -988,6 +1096,7 @@ main (int argc, char **argv)
   g_test_add_func ("/worker-ice/secrets-not-logged", test_secrets_not_logged);
   g_test_add_func ("/worker-ice/interface-filter-gathering", test_interface_filter_gathering);
   g_test_add_func ("/worker-ice/connect-loopback", test_connect_loopback);
+  g_test_add_func ("/worker-ice/send-batch", test_send_batch);
   g_test_add_func ("/worker-ice/role-conflict/both-controlling", test_role_conflict_controlling);
   g_test_add_func ("/worker-ice/role-conflict/both-controlled", test_role_conflict_controlled);
   g_test_add_func ("/worker-ice/bad-candidates", test_bad_candidates);
