@@ -94,10 +94,13 @@ export_same() {
 nb_check "nmcli connection export writes the same file back" export_same
 
 nb_check "a setup-key line is imported" import_ok "$dir/with-key.netbird"
+secret_is() { [ "$(nb_nmcli -s -g vpn.secrets connection show Keyed)" = "setup-key = $SETUP_KEY" ]; }
 secret_stored() {
-	local got
-	got=$(nb_nmcli -s -g vpn.secrets connection show Keyed)
-	[ "$got" = "setup-key = $SETUP_KEY" ] || { echo "  vpn.secrets: $got"; return 1; }
+	# Once in a CI run the secrets read right after the import came back
+	# empty: NetworkManager answers GetSecrets of a just-added profile a
+	# moment later.
+	nb_wait_until 5 "the imported secret" secret_is ||
+		{ echo "  vpn.secrets: $(nb_nmcli -s -g vpn.secrets connection show Keyed)"; return 1; }
 	# flags 0: NetworkManager keeps it (root-only profile), no agent needed
 	nb_nm_exec grep -qx "setup-key=$SETUP_KEY" /etc/NetworkManager/system-connections/Keyed.nmconnection
 }
