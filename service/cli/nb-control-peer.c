@@ -77,6 +77,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drain.h"
 #include "json-out.h"
 #include "mgmt-client.h"
 #include "nb-sodium.h"
@@ -1376,24 +1377,6 @@ maybe_finish (Peer *p)
   finish (p, 0, NULL);
 }
 
-static gboolean
-flag_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Lets the last writes (relay CLOSE, stream resets) go out. */
-static void
-drain (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 static int
 usage_error (GOptionContext *context, const char *message)
 {
@@ -1519,10 +1502,11 @@ main (int argc, char **argv)
       g_signal_handlers_disconnect_by_data (p->mgmt, p);
       nb_mgmt_client_stop (p->mgmt);
     }
-  drain (50);
+  /* Lets the last writes (relay CLOSE, stream resets) go out. */
+  nb_main_context_drain (50);
   /* Pending sends complete (STOPPED) from idle callbacks that use @p. */
   for (guint i = 0; i < 100 && p->pending_sends > 0; i++)
-    drain (20);
+    nb_main_context_drain (20);
   if (p->pending_sends > 0)
     {
       g_warning ("%u signal sends did not complete", p->pending_sends);

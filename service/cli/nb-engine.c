@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drain.h"
 #include "engine.h"
 #include "json-out.h"
 #include "nb-sodium.h"
@@ -623,24 +624,6 @@ fail_early (const char *message)
   return 1;
 }
 
-static gboolean
-flag_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Lets the last closes and idle callbacks run. */
-static void
-drain (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -772,10 +755,11 @@ main (int argc, char **argv)
   g_signal_handlers_disconnect_by_data (cli->engine, cli);
   g_signal_handlers_disconnect_by_data (cli->wg, cli);
   g_clear_object (&cli->engine);
-  drain (DRAIN_MS);
+  /* Lets the last closes and idle callbacks run. */
+  nb_main_context_drain (DRAIN_MS);
   g_clear_object (&cli->status);
   g_clear_object (&cli->wg);
-  drain (DRAIN_MS);
+  nb_main_context_drain (DRAIN_MS);
   if (code == 0)
     ev_end (ev_begin ("stopped"));
 

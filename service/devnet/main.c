@@ -66,6 +66,7 @@
 #include <sys/socket.h>
 
 #include "devnet-state.h"
+#include "drain.h"
 #include "grpc-server.h"
 #include "mgmt-service.h"
 #include "nb-sodium.h"
@@ -590,24 +591,6 @@ quit_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-flag_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Lets the last writes (GOAWAY, CLOSE) go out. */
-static void
-drain (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 static int
 cmd_serve (int argc, char **argv)
 {
@@ -824,7 +807,8 @@ cmd_serve (int argc, char **argv)
   nb_grpc_server_stop (server);
   if (relay)
     nb_relay_server_stop (relay);
-  drain (50);
+  /* Lets the last writes (GOAWAY, CLOSE) go out. */
+  nb_main_context_drain (50);
   g_message ("stopped");
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <nma-ui-utils.h>
 #include <NetworkManager.h>
 
+#include "editor-test-util.h"
 #include "nm-netbird-editor.h"
 #include "nm-netbird-settings.h"
 
@@ -48,24 +49,6 @@ widget (GtkWidget *root, const char *id)
   return find.found;
 }
 
-static NMConnection *
-new_connection (void)
-{
-  NMConnection *connection = nm_simple_connection_new ();
-  NMSetting *s_con = nm_setting_connection_new ();
-  NMSetting *s_vpn = nm_setting_vpn_new ();
-
-  g_object_set (s_con,
-                NM_SETTING_CONNECTION_ID, "netbird test",
-                NM_SETTING_CONNECTION_UUID, "6f0e1c52-0b7c-4d0e-9f57-3c1b1f6a9c01",
-                NM_SETTING_CONNECTION_TYPE, NM_SETTING_VPN_SETTING_NAME,
-                NULL);
-  g_object_set (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, NM_NETBIRD_SERVICE_TYPE, NULL);
-  nm_connection_add_setting (connection, s_con);
-  nm_connection_add_setting (connection, s_vpn);
-  return connection;
-}
-
 static void
 count_cb (NMVpnEditor *editor, gpointer user_data)
 {
@@ -79,17 +62,10 @@ drawn_cb (GtkWidget *w, cairo_t *cr, gpointer user_data)
   return FALSE;
 }
 
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 static void
 test_gtk3 (void)
 {
-  g_autoptr (NMConnection) connection = new_connection ();
+  g_autoptr (NMConnection) connection = editor_test_new_connection ();
   g_autoptr (NMVpnEditor) editor = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *png = g_test_build_filename (G_TEST_BUILT, "editor-gtk3.png", NULL);
@@ -99,8 +75,7 @@ test_gtk3 (void)
   cairo_surface_t *surface;
   cairo_t *cr;
   int width, height;
-  gboolean drawn = FALSE, timed_out = FALSE;
-  guint timeout_id;
+  gboolean drawn = FALSE;
 
   editor = factory (NULL, connection, &error);
   g_assert_no_error (error);
@@ -153,12 +128,8 @@ test_gtk3 (void)
   gtk_window_set_default_size (GTK_WINDOW (window), 560, -1);
   gtk_container_add (GTK_CONTAINER (window), root);
   g_signal_connect (window, "draw", G_CALLBACK (drawn_cb), &drawn);
-  timeout_id = g_timeout_add_seconds (20, timeout_cb, &timed_out);
   gtk_widget_show_all (window);
-  while (!drawn && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (timed_out);
-  g_source_remove (timeout_id);
+  editor_test_wait_for (&drawn, 20);
   width = gtk_widget_get_allocated_width (window);
   height = gtk_widget_get_allocated_height (window);
   g_assert_cmpint (width, >=, 400);
@@ -177,22 +148,13 @@ test_gtk3 (void)
 int
 main (int argc, char **argv)
 {
-  const char *module_path = g_getenv ("NB_EDITOR_GTK3_MODULE");
-  GModule *module;
-
   g_test_init (&argc, &argv, NULL);
-  if (module_path == NULL)
-    module_path = EDITOR_MODULE_PATH;
   if (!gtk_init_check (NULL, NULL))
     {
       g_test_skip ("no display (run through test-editor.sh, which starts Xvfb)");
       return 77;
     }
-  module = g_module_open (module_path, G_MODULE_BIND_LOCAL);
-  if (module == NULL)
-    g_error ("%s", g_module_error ());
-  if (!g_module_symbol (module, "nm_vpn_editor_factory_netbird", (gpointer *) &factory))
-    g_error ("%s", g_module_error ());
+  factory = editor_test_load_factory ("NB_EDITOR_GTK3_MODULE", EDITOR_MODULE_PATH);
 
   g_test_add_func ("/editor/gtk3/fill-validate-screenshot", test_gtk3);
   return g_test_run ();

@@ -14,6 +14,7 @@
 #include <nma-ui-utils.h>
 #include <NetworkManager.h>
 
+#include "editor-test-util.h"
 #include "nm-netbird-editor.h"
 #include "nm-netbird-settings.h"
 
@@ -28,24 +29,6 @@ typedef struct {
   GtkWidget *widget;
   guint changed;
 } Fixture;
-
-static NMConnection *
-new_connection (void)
-{
-  NMConnection *connection = nm_simple_connection_new ();
-  NMSetting *s_con = nm_setting_connection_new ();
-  NMSetting *s_vpn = nm_setting_vpn_new ();
-
-  g_object_set (s_con,
-                NM_SETTING_CONNECTION_ID, "netbird test",
-                NM_SETTING_CONNECTION_UUID, "6f0e1c52-0b7c-4d0e-9f57-3c1b1f6a9c01",
-                NM_SETTING_CONNECTION_TYPE, NM_SETTING_VPN_SETTING_NAME,
-                NULL);
-  g_object_set (s_vpn, NM_SETTING_VPN_SERVICE_TYPE, NM_NETBIRD_SERVICE_TYPE, NULL);
-  nm_connection_add_setting (connection, s_con);
-  nm_connection_add_setting (connection, s_vpn);
-  return connection;
-}
 
 static void
 changed_cb (NMVpnEditor *editor, gpointer user_data)
@@ -151,7 +134,7 @@ test_defaults (void)
   NMSettingVpn *s_vpn;
   g_autoptr (GError) error = NULL;
 
-  open_editor (&f, new_connection ());
+  open_editor (&f, editor_test_new_connection ());
   s_vpn = update (&f);
 
   g_assert_cmpstr (nm_setting_vpn_get_service_type (s_vpn), ==, NM_NETBIRD_SERVICE_TYPE);
@@ -200,7 +183,7 @@ test_fill (void)
   NMSettingVpn *s_vpn;
   g_autoptr (GError) error = NULL;
 
-  open_editor (&f, new_connection ());
+  open_editor (&f, editor_test_new_connection ());
   g_assert_false (gtk_widget_get_sensitive (widget (&f, "rosenpass_permissive_check")));
   fill_all (&f);
   g_assert_cmpuint (f.changed, >=, 12);
@@ -247,7 +230,7 @@ test_secret_storage (void)
   };
   Fixture f = { 0 };
 
-  open_editor (&f, new_connection ());
+  open_editor (&f, editor_test_new_connection ());
   fill_all (&f);
   for (gsize i = 0; i < G_N_ELEMENTS (choices); i++)
     {
@@ -281,7 +264,7 @@ static void
 test_existing (void)
 {
   Fixture f = { 0 };
-  NMConnection *connection = new_connection ();
+  NMConnection *connection = editor_test_new_connection ();
   NMSettingVpn *s_vpn = nm_connection_get_setting_vpn (connection);
   g_autoptr (NMConnection) before = NULL;
 
@@ -340,7 +323,7 @@ test_invalid (void)
   };
   Fixture f = { 0 };
 
-  open_editor (&f, new_connection ());
+  open_editor (&f, editor_test_new_connection ());
   fill_all (&f);
   update (&f);
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -386,7 +369,7 @@ test_invalid (void)
   /* A bad value already in the connection is marked as soon as the form
    * opens, and blocks saving until it is corrected. */
   {
-    NMConnection *connection = new_connection ();
+    NMConnection *connection = editor_test_new_connection ();
     g_autoptr (GError) error = NULL;
 
     nm_setting_vpn_add_data_item (nm_connection_get_setting_vpn (connection), NM_NETBIRD_KEY_MTU, "5");
@@ -418,15 +401,6 @@ tick_cb (GtkWidget *w, GdkFrameClock *clock, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 /* The form, shown in a window on the X server, rendered by the window's
  * own renderer into build-tree/tests/desktop/ui/editor-gtk4.png. */
 static void
@@ -434,8 +408,7 @@ test_screenshot (void)
 {
   Fixture f = { 0 };
   GtkWidget *window;
-  gboolean ready = FALSE, timed_out = FALSE;
-  guint timeout_id;
+  gboolean ready = FALSE;
   int width, height;
   g_autoptr (GdkPaintable) paintable = NULL;
   g_autoptr (GskRenderNode) node = NULL;
@@ -447,7 +420,7 @@ test_screenshot (void)
   GdkRGBA background = { 0.98, 0.98, 0.98, 1.0 };
   graphene_rect_t bounds;
 
-  open_editor (&f, new_connection ());
+  open_editor (&f, editor_test_new_connection ());
   fill_all (&f);
   set_text (&f, "setup_key_entry", SETUP_KEY);
   gtk_expander_set_expanded (GTK_EXPANDER (widget (&f, "advanced_expander")), TRUE);
@@ -459,11 +432,7 @@ test_screenshot (void)
   gtk_widget_add_tick_callback (f.widget, tick_cb, &ready, NULL);
   gtk_window_present (GTK_WINDOW (window));
 
-  timeout_id = g_timeout_add_seconds (20, timeout_cb, &timed_out);
-  while (!ready && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (timed_out);
-  g_source_remove (timeout_id);
+  editor_test_wait_for (&ready, 20);
 
   g_test_message ("editor allocated %dx%d", gtk_widget_get_width (f.widget), gtk_widget_get_height (f.widget));
   g_assert_cmpint (gtk_widget_get_width (f.widget), >=, 400);
@@ -495,23 +464,14 @@ test_screenshot (void)
 int
 main (int argc, char **argv)
 {
-  const char *module_path = g_getenv ("NB_EDITOR_MODULE");
-  GModule *module;
-
   g_test_init (&argc, &argv, NULL);
-  if (module_path == NULL)
-    module_path = EDITOR_MODULE_PATH;
   if (!gtk_init_check ())
     {
       g_test_skip ("no display (run through test-editor.sh, which starts Xvfb)");
       return 77;
     }
 
-  module = g_module_open (module_path, G_MODULE_BIND_LOCAL);
-  if (module == NULL)
-    g_error ("%s", g_module_error ());
-  if (!g_module_symbol (module, "nm_vpn_editor_factory_netbird", (gpointer *) &factory))
-    g_error ("%s", g_module_error ());
+  factory = editor_test_load_factory ("NB_EDITOR_MODULE", EDITOR_MODULE_PATH);
 
   g_test_add_func ("/editor/gtk4/defaults", test_defaults);
   g_test_add_func ("/editor/gtk4/fill", test_fill);
