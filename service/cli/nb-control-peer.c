@@ -1252,15 +1252,6 @@ on_mgmt_gone (NbMgmtClient *mgmt, const GError *reason, gpointer data)
   finish (data, 1, "management ended our session: %s", reason ? reason->message : "(no reason)");
 }
 
-/* "host:port" from a HostConfig -> a URL for the gRPC client. */
-static char *
-signal_url_from_config (const NbHostConfig *host)
-{
-  if (strstr (host->uri, "://") != NULL)
-    return g_strdup (host->uri);
-  return g_strdup_printf ("%s://%s", host->protocol == NB_HOST_PROTOCOL_HTTPS ? "https" : "http", host->uri);
-}
-
 static gboolean
 start_signal (Peer *p, const NbNetbirdConfig *config)
 {
@@ -1269,7 +1260,7 @@ start_signal (Peer *p, const NbNetbirdConfig *config)
   if (opt_signal)
     p->signal_url = g_strdup (opt_signal);
   else if (config && config->signal)
-    p->signal_url = signal_url_from_config (config->signal);
+    p->signal_url = nb_host_config_to_url (config->signal);
   else
     {
       finish (p, 1, "management names no signal server (use --signal)");

@@ -592,16 +592,6 @@ on_signal_message (NbSignalClient *signal, const NbSignalMessage *msg, gpointer 
   nb_peer_conn_on_signal_message (conn, msg);
 }
 
-/* Management gives "host:port" and a protocol; the gRPC client wants a
- * URL. (Same rule as nb-control-peer.) */
-static char *
-signal_url_from_host (const NbHostConfig *host)
-{
-  if (strstr (host->uri, "://") != NULL)
-    return g_strdup (host->uri);
-  return g_strdup_printf ("%s://%s", host->protocol == NB_HOST_PROTOCOL_HTTPS ? "https" : "http", host->uri);
-}
-
 static void
 signal_retire (NbEngine *self)
 {
@@ -616,7 +606,7 @@ signal_retire (NbEngine *self)
 static gboolean
 signal_apply (NbEngine *self, const NbHostConfig *host, GError **error)
 {
-  g_autofree char *url = signal_url_from_host (host);
+  g_autofree char *url = nb_host_config_to_url (host);
   g_autoptr (NbSignalClient) signal = NULL;
 
   if (self->signal && g_strcmp0 (nb_signal_client_get_url (self->signal), url) == 0)

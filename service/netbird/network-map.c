@@ -1464,3 +1464,11 @@ nb_network_map_diff (const NbNetworkMap *applied,
 
   return diff;
 }
+
+char *
+nb_host_config_to_url (const NbHostConfig *host)
+{
+  if (strstr (host->uri, "://") != NULL)
+    return g_strdup (host->uri);
+  return g_strdup_printf ("%s://%s", host->protocol == NB_HOST_PROTOCOL_HTTPS ? "https" : "http", host->uri);
+}

@@ -249,6 +249,9 @@ const NbRemotePeer *nb_network_map_find_peer (const NbNetworkMap *map,
 
 NbHostConfig *nb_host_config_new   (const char *uri, NbHostProtocol protocol);
 NbHostConfig *nb_host_config_copy  (const NbHostConfig *host);
+/* A URL for a gRPC client: management gives "host:port" and a protocol
+ * (a URI that already has a scheme is taken as it is). */
+char         *nb_host_config_to_url (const NbHostConfig *host);
 void          nb_host_config_free  (NbHostConfig *host);
 gboolean      nb_host_config_equal (const NbHostConfig *a, const NbHostConfig *b);
 
