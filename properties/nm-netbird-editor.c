@@ -134,6 +134,7 @@ static const Field text_fields[] = {
   { "listen_port_entry", NM_NETBIRD_KEY_LISTEN_PORT },
   { "hostname_entry", NM_NETBIRD_KEY_HOSTNAME },
   { "mtu_entry", NM_NETBIRD_KEY_MTU },
+  { "exit_node_entry", NM_NETBIRD_KEY_EXIT_NODE },
 };
 
 /* Combo boxes whose item ids are the values; always written. */
@@ -381,6 +382,8 @@ fill_form (NMNetbirdEditor *self, NMSettingVpn *s_vpn)
   if (s_vpn != NULL
       && (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_HOSTNAME)
           || nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_MTU)
+          || g_strcmp0 (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE) ?: NM_NETBIRD_EXIT_NODE_AUTO,
+                        NM_NETBIRD_EXIT_NODE_AUTO) != 0
           || nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_PRESHARED_KEY)
           || is_yes (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_ROSENPASS_PERMISSIVE))
           || g_strcmp0 (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL) ?: "info", "info") != 0))

@@ -28,6 +28,7 @@ static const char *const data_keys[] = {
   NM_NETBIRD_KEY_HOSTNAME,
   NM_NETBIRD_KEY_LOG_LEVEL,
   NM_NETBIRD_KEY_MTU,
+  NM_NETBIRD_KEY_EXIT_NODE,
   NULL,
 };
 
@@ -155,6 +156,30 @@ bad:
   return invalid (error, key, _("a host name is 1-253 letters, digits, '-' or '.'"));
 }
 
+/* "auto" and "none" pass the same rules; any other value is a NetID, which
+ * NetBird limits to 40 characters (not bytes). The value is shown in logs
+ * and in the editor, hence no control characters; a blank at either end
+ * would not be visible there, yet NetIDs are compared exactly. */
+static gboolean
+validate_exit_node (const char *key, const char *value, GError **error)
+{
+  gunichar first;
+  gunichar last;
+
+  if (!g_utf8_validate (value, -1, NULL))
+    return invalid (error, key, _("not UTF-8 text"));
+  if (g_utf8_strlen (value, -1) > NM_NETBIRD_EXIT_NODE_MAX_CHARS)
+    return invalid (error, key, _("a route network ID is at most 40 characters"));
+  for (const char *p = value; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return invalid (error, key, _("a route network ID has no control characters"));
+  first = g_utf8_get_char (value);
+  last = g_utf8_get_char (g_utf8_find_prev_char (value, value + strlen (value)));
+  if (g_unichar_isspace (first) || g_unichar_isspace (last))
+    return invalid (error, key, _("a route network ID does not begin or end with white space"));
+  return TRUE;
+}
+
 static gboolean
 validate_choice (const char *key, const char *value, const char *const *choices,
                  const char *what, GError **error)
@@ -278,6 +303,8 @@ nm_netbird_validate_key_value (const char *key, const char *value, GError **erro
         return TRUE;
       return invalid (error, key, _("the MTU must be a number from 576 to 8920"));
     }
+  if (g_str_equal (key, NM_NETBIRD_KEY_EXIT_NODE))
+    return validate_exit_node (key, value, error);
   if (g_str_equal (key, NM_NETBIRD_KEY_SETUP_KEY))
     return nm_netbird_validate_setup_key (value, error);
   if (g_str_equal (key, NM_NETBIRD_KEY_PRESHARED_KEY))

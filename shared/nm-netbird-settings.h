@@ -19,6 +19,13 @@
  *                         (default the machine's)
  *   log-level             error / warning / info / debug / trace (default info)
  *   mtu                   576-8920 (default 1280)
+ *   exit-node             which exit node (a route to 0.0.0.0/0 or ::/0) to
+ *                         use: "auto" follows management (the route it marks
+ *                         for auto-apply), "none" never uses one, anything
+ *                         else is a route's network ID (NetID, as
+ *                         `netbird routes select` takes it): 1-40
+ *                         characters of UTF-8, no control characters, no
+ *                         white space at either end (default auto)
  * vpn.secrets keys:
  *   setup-key             UUID form 8-4-4-4-12 hex; only needed until the
  *                         peer is registered
@@ -49,6 +56,7 @@ G_BEGIN_DECLS
 #define NM_NETBIRD_KEY_HOSTNAME              "hostname"
 #define NM_NETBIRD_KEY_LOG_LEVEL             "log-level"
 #define NM_NETBIRD_KEY_MTU                   "mtu"
+#define NM_NETBIRD_KEY_EXIT_NODE             "exit-node"
 
 #define NM_NETBIRD_KEY_SETUP_KEY             "setup-key"
 #define NM_NETBIRD_KEY_PRESHARED_KEY         "preshared-key"
@@ -58,6 +66,10 @@ G_BEGIN_DECLS
 #define NM_NETBIRD_DEFAULT_INTERFACE_NAME    "wt0"
 #define NM_NETBIRD_DEFAULT_LISTEN_PORT       51820
 #define NM_NETBIRD_DEFAULT_MTU               1280
+
+#define NM_NETBIRD_EXIT_NODE_AUTO            "auto"
+#define NM_NETBIRD_EXIT_NODE_NONE            "none"
+#define NM_NETBIRD_EXIT_NODE_MAX_CHARS       40
 
 #define NM_NETBIRD_MTU_MIN                   576
 #define NM_NETBIRD_MTU_MAX                   8920

@@ -29,6 +29,7 @@ listen-port=51830
 rosenpass=yes
 rosenpass-permissive=yes
 mtu=1300
+exit-node=Exit DE 1
 EOT
 { cat "$dir/office.netbird"; echo "setup-key=$SETUP_KEY"; } > "$dir/with-key.netbird"
 sed -i 's/^name=.*/name=Keyed/' "$dir/with-key.netbird"
@@ -50,6 +51,7 @@ EOT
 printf '[netbird]\nname=Bad\nfoo=bar\n' > "$dir/bad.netbird"
 printf '[netbird]\nname=Bad port\nlisten-port=99999\n' > "$dir/bad-port.netbird"
 printf '{"WgIface": "wt0", "WgPort": "x"}\n' > "$dir/bad.json"
+printf '[netbird]\nname=Bad exit\nexit-node=0123456789012345678901234567890123456789x\n' > "$dir/bad-exit.netbird"
 
 nb_nm_start
 
@@ -84,7 +86,7 @@ nb_check "nmcli imports a .netbird file" import_ok "$dir/office.netbird"
 nb_check "... as a VPN of service $NETBIRD" \
 	eval "[ \"\$(nb_nmcli -g vpn.service-type connection show 'Office mesh')\" = $NETBIRD ]"
 nb_check "... with every key in vpn.data" expect_data "Office mesh" \
-	"admin-url = https://netbird.example.com/, interface-name = wt3, listen-port = 51830, management-url = https://netbird.example.com:443, mtu = 1300, rosenpass = yes, rosenpass-permissive = yes"
+	"admin-url = https://netbird.example.com/, exit-node = Exit DE 1, interface-name = wt3, listen-port = 51830, management-url = https://netbird.example.com:443, mtu = 1300, rosenpass = yes, rosenpass-permissive = yes"
 
 export_same() {
 	local out=$NB_LAB/files/exported.netbird
@@ -121,6 +123,8 @@ nb_check_not "... and not its private key" \
 nb_check "an unknown key is refused, naming the line" import_refused "$dir/bad.netbird" "line 3: unknown key 'foo'"
 nb_check "a bad port is refused, naming line and key" import_refused "$dir/bad-port.netbird" \
 	"line 3: listen-port: not a port number (0-65535)"
+nb_check "a too long exit-node is refused, naming line and key" import_refused "$dir/bad-exit.netbird" \
+	"line 3: exit-node: a route network ID is at most 40 characters"
 nb_check "a bad config.json field is refused, naming it" import_refused "$dir/bad.json" \
 	"WgPort: expected a whole number"
 

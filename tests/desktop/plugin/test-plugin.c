@@ -176,7 +176,8 @@ static const char full_file[] =
   "wireguard-backend=userspace\n"
   "hostname=laptop-7.example\n"
   "log-level=debug\n"
-  "mtu=1380\n";
+  "mtu=1380\n"
+  "exit-node=Exit DE 1\n";
 
 static void
 test_keyfile_round_trip (void)
@@ -200,7 +201,8 @@ test_keyfile_round_trip (void)
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, "hostname"), ==, "laptop-7.example");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, "log-level"), ==, "debug");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, "mtu"), ==, "1380");
-  g_assert_cmpuint (nm_setting_vpn_get_num_data_items (s_vpn), ==, 10);
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE), ==, "Exit DE 1");
+  g_assert_cmpuint (nm_setting_vpn_get_num_data_items (s_vpn), ==, 11);
   g_assert_cmpuint (n_secrets (connection), ==, 0);
   g_assert_true (nm_netbird_validate_data (s_vpn, NULL));
 
@@ -236,6 +238,39 @@ test_keyfile_minimal (void)
   again = nm_vpn_editor_plugin_import (plugin, out_path, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (nm_connection_get_id (again), ==, "Home lab");
+}
+
+/* exit-node: its two words and a network ID (spaces inside kept, spaces
+ * around removed like on every line) go through import and export
+ * unchanged. */
+static void
+test_keyfile_exit_node (void)
+{
+  static const char *const values[] = {
+    NM_NETBIRD_EXIT_NODE_AUTO, NM_NETBIRD_EXIT_NODE_NONE, "Exit DE 1",
+    "Ausgang M\xc3\xbcnchen", "0123456789012345678901234567890123456789",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("[netbird]\nname=e\n  exit-node =  %s \t\n", values[i]);
+      g_autofree char *expected = g_strdup_printf (HEADER "[netbird]\nname=e\nexit-node=%s\n", values[i]);
+      g_autoptr (NMConnection) connection = import_ok ("e.netbird", text);
+      g_autoptr (NMConnection) again = NULL;
+      g_autofree char *out_path = g_build_filename (tmpdir, "exit-out.netbird", NULL);
+      g_autofree char *out = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_cmpstr (nm_setting_vpn_get_data_item (vpn (connection), NM_NETBIRD_KEY_EXIT_NODE), ==, values[i]);
+      g_assert_cmpuint (nm_setting_vpn_get_num_data_items (vpn (connection)), ==, 1);
+      g_assert_true (nm_vpn_editor_plugin_export (plugin, out_path, connection, &error));
+      g_assert_no_error (error);
+      out = read_file (out_path);
+      g_assert_cmpstr (out, ==, expected);
+      again = nm_vpn_editor_plugin_import (plugin, out_path, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (nm_setting_vpn_get_data_item (vpn (again), NM_NETBIRD_KEY_EXIT_NODE), ==, values[i]);
+    }
 }
 
 #define SETUP_KEY "A2C8E62B-38F5-4553-B31E-DD66C696CEBB"
@@ -320,6 +355,12 @@ test_keyfile_refusals (void)
     { "[netbird]\nlog-level=verbose\n", "line 2: log-level: must be one of error, warning, info, debug, trace" },
     { "[netbird]\nmtu=575\n", "line 2: mtu: the MTU must be a number from 576 to 8920" },
     { "[netbird]\nmtu=8921\n", "line 2: mtu: the MTU must be a number from 576 to 8920" },
+    { "[netbird]\nname=x\nexit-node=0123456789012345678901234567890123456789x\n",
+      "line 3: exit-node: a route network ID is at most 40 characters" },
+    { "[netbird]\nexit-node=Exit\x01" "DE\n", "line 2: exit-node: a route network ID has no control characters" },
+    { "[netbird]\nexit-node=Exit\tDE\n", "line 2: exit-node: a route network ID has no control characters" },
+    { "[netbird]\nexit-node=\n", "line 2: exit-node: the value is empty" },
+    { "[netbird]\nexit-node=none\nexit-node=auto\n", "line 3: duplicate key 'exit-node'" },
     { "[netbird]\nsetup-key-flags=0\n", "line 2: unknown key 'setup-key-flags'" },
     { "[netbird]\nname=a\nname=b\n", "line 3: duplicate key 'name'" },
     { "[netbird]\nmtu=1280\n# x\nmtu=1280\n", "line 4: duplicate key 'mtu'" },
@@ -533,6 +574,23 @@ test_json_export_defaults (void)
   g_assert_false (json_object_get_boolean_member (root, "RosenpassEnabled"));
 }
 
+/* config.json has no exit node: the setting is neither written there nor
+ * keeps the export from working. */
+static void
+test_json_export_exit_node (void)
+{
+  g_autoptr (NMConnection) connection = import_ok ("x.netbird", "[netbird]\nname=x\nexit-node=Exit DE 1\n");
+  g_autofree char *path = g_build_filename (tmpdir, "exit-node.json", NULL);
+  g_autofree char *json = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (nm_vpn_editor_plugin_export (plugin, path, connection, &error));
+  g_assert_no_error (error);
+  json = read_file (path);
+  g_assert_null (strstr (json, "Exit DE 1"));
+  g_assert_nonnull (strstr (json, "\"WgIface\""));
+}
+
 static void
 test_json_refusals (void)
 {
@@ -683,6 +741,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin/no-gtk", test_no_gtk);
   g_test_add_func ("/plugin/keyfile/round-trip", test_keyfile_round_trip);
   g_test_add_func ("/plugin/keyfile/minimal", test_keyfile_minimal);
+  g_test_add_func ("/plugin/keyfile/exit-node", test_keyfile_exit_node);
   g_test_add_func ("/plugin/keyfile/secrets", test_keyfile_secrets);
   g_test_add_func ("/plugin/keyfile/refusals", test_keyfile_refusals);
   g_test_add_func ("/plugin/keyfile/secret-not-in-message", test_keyfile_secret_not_in_message);
@@ -690,6 +749,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin/json/import-variants", test_json_import_variants);
   g_test_add_func ("/plugin/json/round-trip", test_json_round_trip);
   g_test_add_func ("/plugin/json/export-defaults", test_json_export_defaults);
+  g_test_add_func ("/plugin/json/export-exit-node", test_json_export_exit_node);
   g_test_add_func ("/plugin/json/refusals", test_json_refusals);
   g_test_add_func ("/plugin/export-refusals", test_export_refusals);
   g_test_add_func ("/plugin/suggested-filename", test_suggested_filename);

@@ -82,6 +82,25 @@ test_key_values (void)
     { "mtu", "575", FALSE },
     { "mtu", "8921", FALSE },
     { "mtu", "1280.0", FALSE },
+    { "exit-node", "auto", TRUE },
+    { "exit-node", "none", TRUE },
+    { "exit-node", "Exit DE 1", TRUE },
+    { "exit-node", "x", TRUE },
+    { "exit-node", "ch-zrh_exit.0", TRUE },
+    { "exit-node", "Ausgang M\xc3\xbcnchen", TRUE },
+    /* 40 characters are the limit: NetBird's, counted in characters */
+    { "exit-node", "0123456789012345678901234567890123456789", TRUE },
+    { "exit-node", "0123456789012345678901234567890123456789x", FALSE },
+    { "exit-node", "\xc3\xbc" "123456789012345678901234567890123456789", TRUE },
+    { "exit-node", " exit", FALSE },
+    { "exit-node", "exit ", FALSE },
+    { "exit-node", "\texit", FALSE },
+    { "exit-node", "exit\xc2\xa0", FALSE },
+    { "exit-node", "exit\x01node", FALSE },
+    { "exit-node", "exit\nnode", FALSE },
+    { "exit-node", "exit\x7f", FALSE },
+    { "exit-node", "exit\xc2\x85node", FALSE },
+    { "exit-node", "exit\xff", FALSE },
     { "setup-key", "A2C8E62B-38F5-4553-B31E-DD66C696CEBB", TRUE },
     { "setup-key", "a2c8e62b-38f5-4553-b31e-dd66c696cebb", TRUE },
     { "setup-key", "A2C8E62B38F54553B31EDD66C696CEBB", FALSE },
@@ -140,6 +159,39 @@ test_codes (void)
   g_clear_error (&error);
 
   g_assert_true (nm_netbird_validate_setup_key ("00000000-0000-0000-0000-000000000000", NULL));
+
+  g_assert_false (nm_netbird_validate_key_value ("exit-node", "", &error));
+  g_assert_error (error, NM_NETBIRD_SETTINGS_ERROR, NM_NETBIRD_SETTINGS_ERROR_MISSING);
+  g_assert_cmpstr (error->message, ==, "exit-node: the value is empty");
+  g_clear_error (&error);
+}
+
+/* Each of the exit-node rules says which one is broken. */
+static void
+test_exit_node_messages (void)
+{
+  static const struct {
+    const char *value;
+    const char *message;
+  } cases[] = {
+    { "0123456789012345678901234567890123456789x", "exit-node: a route network ID is at most 40 characters" },
+    { "exit\x01", "exit-node: a route network ID has no control characters" },
+    { " Exit DE 1", "exit-node: a route network ID does not begin or end with white space" },
+    { "Exit DE 1 ", "exit-node: a route network ID does not begin or end with white space" },
+    { "exit\xc3", "exit-node: not UTF-8 text" },
+  };
+
+  g_assert_cmpstr (NM_NETBIRD_KEY_EXIT_NODE, ==, "exit-node");
+  g_assert_cmpstr (NM_NETBIRD_EXIT_NODE_AUTO, ==, "auto");
+  g_assert_cmpstr (NM_NETBIRD_EXIT_NODE_NONE, ==, "none");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (nm_netbird_validate_key_value (NM_NETBIRD_KEY_EXIT_NODE, cases[i].value, &error));
+      g_assert_error (error, NM_NETBIRD_SETTINGS_ERROR, NM_NETBIRD_SETTINGS_ERROR_INVALID_VALUE);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
 }
 
 static void
@@ -147,9 +199,11 @@ test_data_keys (void)
 {
   const char *const *keys = nm_netbird_data_keys ();
 
-  g_assert_cmpuint (g_strv_length ((char **) keys), ==, 10);
+  g_assert_cmpuint (g_strv_length ((char **) keys), ==, 11);
   g_assert_cmpstr (keys[0], ==, NM_NETBIRD_KEY_MANAGEMENT_URL);
   g_assert_true (g_strv_contains (keys, NM_NETBIRD_KEY_MTU));
+  /* last, so that files exported before it existed come out the same */
+  g_assert_cmpstr (keys[10], ==, NM_NETBIRD_KEY_EXIT_NODE);
   g_assert_false (g_strv_contains (keys, NM_NETBIRD_KEY_SETUP_KEY));
   /* every default is valid */
   g_assert_true (nm_netbird_validate_key_value (NM_NETBIRD_KEY_MANAGEMENT_URL, NM_NETBIRD_DEFAULT_MANAGEMENT_URL, NULL));
@@ -180,6 +234,15 @@ test_setting (void)
   g_clear_error (&error);
   nm_setting_vpn_remove_data_item (s_vpn, "mtu");
 
+  nm_setting_vpn_add_data_item (s_vpn, "exit-node", "Exit DE 1");
+  g_assert_true (nm_netbird_validate_data (s_vpn, NULL));
+  nm_setting_vpn_add_data_item (s_vpn, "exit-node", "exit\tnode");
+  g_assert_false (nm_netbird_validate_data (s_vpn, &error));
+  g_assert_error (error, NM_NETBIRD_SETTINGS_ERROR, NM_NETBIRD_SETTINGS_ERROR_INVALID_VALUE);
+  g_assert_true (g_str_has_prefix (error->message, "exit-node: "));
+  g_clear_error (&error);
+  nm_setting_vpn_remove_data_item (s_vpn, "exit-node");
+
   /* a secret key is not a data key, and the other way round */
   nm_setting_vpn_add_data_item (s_vpn, "setup-key", "A2C8E62B-38F5-4553-B31E-DD66C696CEBB");
   g_assert_false (nm_netbird_validate_data (s_vpn, &error));
@@ -207,6 +270,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/settings/key-values", test_key_values);
   g_test_add_func ("/settings/codes", test_codes);
+  g_test_add_func ("/settings/exit-node-messages", test_exit_node_messages);
   g_test_add_func ("/settings/data-keys", test_data_keys);
   g_test_add_func ("/settings/setting", test_setting);
   return g_test_run ();

@@ -87,9 +87,10 @@ test_gtk3 (void)
   gtk_entry_set_text (GTK_ENTRY (widget (root, "interface_name_entry")), "nb0");
   gtk_entry_set_text (GTK_ENTRY (widget (root, "listen_port_entry")), "0");
   gtk_entry_set_text (GTK_ENTRY (widget (root, "mtu_entry")), "1400");
+  gtk_entry_set_text (GTK_ENTRY (widget (root, "exit_node_entry")), "Exit DE 1");
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (widget (root, "wireguard_backend_combo")), "kernel");
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (widget (root, "rosenpass_check")), TRUE);
-  g_assert_cmpuint (changed, >=, 7);
+  g_assert_cmpuint (changed, >=, 8);
 
   g_assert_true (nm_vpn_editor_update_connection (editor, connection, &error));
   g_assert_no_error (error);
@@ -98,6 +99,7 @@ test_gtk3 (void)
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_INTERFACE_NAME), ==, "nb0");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LISTEN_PORT), ==, "0");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_MTU), ==, "1400");
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE), ==, "Exit DE 1");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_WIREGUARD_BACKEND), ==, "kernel");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL), ==, "info");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_ROSENPASS), ==, "yes");
@@ -121,6 +123,23 @@ test_gtk3 (void)
   g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (widget (root, "listen_port_entry")), "error"));
   g_assert_true (nm_vpn_editor_update_connection (editor, connection, &error));
   g_assert_no_error (error);
+
+  /* The exit node: a bad network ID is refused the same way; emptied, the
+   * key goes (management decides). */
+  gtk_entry_set_text (GTK_ENTRY (widget (root, "exit_node_entry")), "0123456789012345678901234567890123456789x");
+  g_assert_true (gtk_style_context_has_class (gtk_widget_get_style_context (widget (root, "exit_node_entry")), "error"));
+  g_assert_false (nm_vpn_editor_update_connection (editor, connection, &error));
+  g_assert_nonnull (strstr (error->message, NM_NETBIRD_KEY_EXIT_NODE));
+  g_clear_error (&error);
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (nm_connection_get_setting_vpn (connection), NM_NETBIRD_KEY_EXIT_NODE), ==, "Exit DE 1");
+  gtk_entry_set_text (GTK_ENTRY (widget (root, "exit_node_entry")), "");
+  g_assert_false (gtk_style_context_has_class (gtk_widget_get_style_context (widget (root, "exit_node_entry")), "error"));
+  g_assert_true (nm_vpn_editor_update_connection (editor, connection, &error));
+  g_assert_no_error (error);
+  g_assert_null (nm_setting_vpn_get_data_item (nm_connection_get_setting_vpn (connection), NM_NETBIRD_KEY_EXIT_NODE));
+  gtk_entry_set_text (GTK_ENTRY (widget (root, "exit_node_entry")), "none");
+  g_assert_true (nm_vpn_editor_update_connection (editor, connection, &error));
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (nm_connection_get_setting_vpn (connection), NM_NETBIRD_KEY_EXIT_NODE), ==, "none");
 
   /* Screenshot: the form in a window on the X server, drawn once shown. */
   gtk_expander_set_expanded (GTK_EXPANDER (widget (root, "advanced_expander")), TRUE);

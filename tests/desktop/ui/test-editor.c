@@ -142,6 +142,7 @@ test_defaults (void)
   g_assert_null (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_INTERFACE_NAME));
   g_assert_null (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LISTEN_PORT));
   g_assert_null (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_ROSENPASS_PERMISSIVE));
+  g_assert_null (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE));
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_WIREGUARD_BACKEND), ==, "auto");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL), ==, "info");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_ROSENPASS), ==, "no");
@@ -171,6 +172,7 @@ fill_all (Fixture *f)
   set_text (f, "hostname_entry", "laptop.office");
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (widget (f, "log_level_combo")), "debug");
   set_text (f, "mtu_entry", "1420");
+  set_text (f, "exit_node_entry", "Exit DE 1");
   set_text (f, "preshared_key_entry", PSK);
 }
 
@@ -186,7 +188,7 @@ test_fill (void)
   open_editor (&f, editor_test_new_connection ());
   g_assert_false (gtk_widget_get_sensitive (widget (&f, "rosenpass_permissive_check")));
   fill_all (&f);
-  g_assert_cmpuint (f.changed, >=, 12);
+  g_assert_cmpuint (f.changed, >=, 13);
   g_assert_true (gtk_widget_get_sensitive (widget (&f, "rosenpass_permissive_check")));
 
   s_vpn = update (&f);
@@ -200,6 +202,7 @@ test_fill (void)
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_HOSTNAME), ==, "laptop.office");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL), ==, "debug");
   g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_MTU), ==, "1420");
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE), ==, "Exit DE 1");
   g_assert_cmpstr (nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_SETUP_KEY), ==, SETUP_KEY);
   g_assert_cmpstr (nm_setting_vpn_get_secret (s_vpn, NM_NETBIRD_KEY_PRESHARED_KEY), ==, PSK);
   g_assert_cmpint (secret_flags (s_vpn, NM_NETBIRD_KEY_SETUP_KEY), ==, NM_SETTING_SECRET_FLAG_AGENT_OWNED);
@@ -275,6 +278,7 @@ test_existing (void)
   nm_setting_vpn_add_data_item (s_vpn, NM_NETBIRD_KEY_ROSENPASS_PERMISSIVE, "no");
   nm_setting_vpn_add_data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL, "trace");
   nm_setting_vpn_add_data_item (s_vpn, NM_NETBIRD_KEY_MTU, "1380");
+  nm_setting_vpn_add_data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE, NM_NETBIRD_EXIT_NODE_NONE);
   nm_setting_vpn_add_secret (s_vpn, NM_NETBIRD_KEY_SETUP_KEY, SETUP_KEY);
   nm_setting_set_secret_flags (NM_SETTING (s_vpn), NM_NETBIRD_KEY_SETUP_KEY, NM_SETTING_SECRET_FLAG_NONE, NULL);
   nm_setting_set_secret_flags (NM_SETTING (s_vpn), NM_NETBIRD_KEY_PRESHARED_KEY, NM_SETTING_SECRET_FLAG_NOT_REQUIRED, NULL);
@@ -284,6 +288,7 @@ test_existing (void)
   open_editor (&f, connection);
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (widget (&f, "management_url_entry"))), ==, "http://10.0.0.1:8080");
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (widget (&f, "setup_key_entry"))), ==, SETUP_KEY);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (widget (&f, "exit_node_entry"))), ==, "none");
   g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (widget (&f, "wireguard_backend_combo"))), ==, "kernel");
   g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (widget (&f, "rosenpass_check"))));
   g_assert_true (gtk_expander_get_expanded (GTK_EXPANDER (widget (&f, "advanced_expander"))));
@@ -318,6 +323,9 @@ test_invalid (void)
     { "interface_name_entry", "a-very-long-interface", NM_NETBIRD_KEY_INTERFACE_NAME },
     { "hostname_entry", "bad host", NM_NETBIRD_KEY_HOSTNAME },
     { "mtu_entry", "100", NM_NETBIRD_KEY_MTU },
+    { "exit_node_entry", "0123456789012345678901234567890123456789x", NM_NETBIRD_KEY_EXIT_NODE },
+    { "exit_node_entry", "Exit\x01" "DE", NM_NETBIRD_KEY_EXIT_NODE },
+    { "exit_node_entry", "\xc2\xa0" "Exit DE 1", NM_NETBIRD_KEY_EXIT_NODE },
     { "setup_key_entry", "not-a-setup-key", NM_NETBIRD_KEY_SETUP_KEY },
     { "preshared_key_entry", "c2hvcnQ=", NM_NETBIRD_KEY_PRESHARED_KEY },
   };
@@ -383,6 +391,56 @@ test_invalid (void)
     g_assert_null (nm_setting_vpn_get_data_item (update (&f), NM_NETBIRD_KEY_MTU));
     close_editor (&f);
   }
+}
+
+/* The exit node field: an existing choice is shown (and opens the advanced
+ * part), an empty field leaves the key out (management decides), the two
+ * words and a network ID are saved as typed, blanks around it dropped like
+ * in every field. */
+static void
+test_exit_node (void)
+{
+  static const struct {
+    const char *text;
+    const char *saved;  /* NULL: key absent */
+  } cases[] = {
+    { "", NULL },
+    { NM_NETBIRD_EXIT_NODE_NONE, NM_NETBIRD_EXIT_NODE_NONE },
+    { NM_NETBIRD_EXIT_NODE_AUTO, NM_NETBIRD_EXIT_NODE_AUTO },
+    { " Exit DE 1\n", "Exit DE 1" },
+    { "0123456789012345678901234567890123456789", "0123456789012345678901234567890123456789" },
+  };
+  Fixture f = { 0 };
+  NMConnection *connection = editor_test_new_connection ();
+  GtkWidget *entry;
+
+  nm_setting_vpn_add_data_item (nm_connection_get_setting_vpn (connection),
+                                NM_NETBIRD_KEY_EXIT_NODE, "Exit DE 1");
+  open_editor (&f, connection);
+  entry = widget (&f, "exit_node_entry");
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (entry)), ==, "Exit DE 1");
+  g_assert_false (gtk_widget_has_css_class (entry, "error"));
+  g_assert_true (gtk_expander_get_expanded (GTK_EXPANDER (widget (&f, "advanced_expander"))));
+  g_assert_cmpstr (gtk_entry_get_placeholder_text (GTK_ENTRY (entry)), ==, "auto (as management decides)");
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (entry), "none"));
+  g_assert_cmpstr (nm_setting_vpn_get_data_item (update (&f), NM_NETBIRD_KEY_EXIT_NODE), ==, "Exit DE 1");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      set_text (&f, "exit_node_entry", cases[i].text);
+      g_assert_false (gtk_widget_has_css_class (entry, "error"));
+      g_assert_cmpstr (nm_setting_vpn_get_data_item (update (&f), NM_NETBIRD_KEY_EXIT_NODE), ==, cases[i].saved);
+    }
+  close_editor (&f);
+
+  /* "auto" is the default: it does not open the advanced part. */
+  connection = editor_test_new_connection ();
+  nm_setting_vpn_add_data_item (nm_connection_get_setting_vpn (connection),
+                                NM_NETBIRD_KEY_EXIT_NODE, NM_NETBIRD_EXIT_NODE_AUTO);
+  open_editor (&f, connection);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (widget (&f, "exit_node_entry"))), ==, "auto");
+  g_assert_false (gtk_expander_get_expanded (GTK_EXPANDER (widget (&f, "advanced_expander"))));
+  close_editor (&f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -478,6 +536,7 @@ main (int argc, char **argv)
   g_test_add_func ("/editor/gtk4/secret-storage", test_secret_storage);
   g_test_add_func ("/editor/gtk4/existing", test_existing);
   g_test_add_func ("/editor/gtk4/invalid", test_invalid);
+  g_test_add_func ("/editor/gtk4/exit-node", test_exit_node);
   g_test_add_func ("/editor/gtk4/screenshot", test_screenshot);
   return g_test_run ();
 }
