@@ -189,6 +189,7 @@ nb_devnet_route_copy (const NbDevnetRoute *route)
   copy->metric = route->metric;
   copy->masquerade = route->masquerade;
   copy->net_id = g_strdup (route->net_id);
+  copy->skip_auto_apply = route->skip_auto_apply;
   return copy;
 }
 
@@ -202,6 +203,34 @@ nb_devnet_route_free (NbDevnetRoute *route)
   g_free (route->peer);
   g_free (route->net_id);
   g_free (route);
+}
+
+gboolean
+nb_devnet_route_net_id_is_valid (const char *net_id, GError **error)
+{
+  glong n_chars;
+
+  if (net_id == NULL || !g_utf8_validate (net_id, -1, NULL))
+    {
+      g_set_error_literal (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+                           "net-id is not valid UTF-8");
+      return FALSE;
+    }
+  n_chars = g_utf8_strlen (net_id, -1);
+  if (n_chars < 1 || n_chars > NB_DEVNET_ROUTE_NET_ID_MAX)
+    {
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+                   "net-id must have 1 to %d characters, not %ld", NB_DEVNET_ROUTE_NET_ID_MAX, n_chars);
+      return FALSE;
+    }
+  for (const char *p = net_id; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      {
+        g_set_error_literal (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT,
+                             "net-id must not contain control characters");
+        return FALSE;
+      }
+  return TRUE;
 }
 
 char *
@@ -543,6 +572,8 @@ route_from_group (const char *path, GKeyFile *kf, const char *group, GError **er
       g_free (route->net_id);
       route->net_id = g_strdup (route->network);
     }
+  /* Absent in files written before it existed: NetBird's default. */
+  route->skip_auto_apply = g_key_file_get_boolean (kf, group, "skip-auto-apply", NULL);
   return g_steal_pointer (&route);
 }
 
@@ -694,6 +725,7 @@ peers_serialise (NbDevnetState *self)
       g_key_file_set_int64 (kf, group, "metric", route->metric);
       g_key_file_set_boolean (kf, group, "masquerade", route->masquerade);
       g_key_file_set_string (kf, group, "net-id", route->net_id);
+      g_key_file_set_boolean (kf, group, "skip-auto-apply", route->skip_auto_apply);
     }
   return g_key_file_to_data (kf, NULL, NULL);
 }
@@ -1600,7 +1632,7 @@ nb_devnet_state_list_routes (NbDevnetState *self)
 
 const NbDevnetRoute *
 nb_devnet_state_add_route (NbDevnetState *self, const char *key, const char *network, gint64 metric,
-                           gboolean masquerade, GError **error)
+                           gboolean masquerade, const char *net_id, gboolean skip_auto_apply, GError **error)
 {
   g_autofree char *canonical = NULL;
   NbDevnetRoute *route = NULL;
@@ -1617,6 +1649,8 @@ nb_devnet_state_add_route (NbDevnetState *self, const char *key, const char *net
                    "\"%s\" is not a CIDR network", network);
       return NULL;
     }
+  if (net_id != NULL && !nb_devnet_route_net_id_is_valid (net_id, error))
+    return NULL;
   lock_fd = state_lock (self, error);
   if (lock_fd < 0)
     return NULL;
@@ -1649,13 +1683,15 @@ nb_devnet_state_add_route (NbDevnetState *self, const char *key, const char *net
                                    id_raw[4], id_raw[5]);
       route->network = g_strdup (canonical);
       route->peer = g_strdup (key);
-      route->net_id = g_strdup (canonical);
       g_ptr_array_add (self->routes, route);
       g_ptr_array_sort (self->routes, route_compare);
       added = TRUE;
     }
   route->metric = metric;
   route->masquerade = masquerade;
+  g_free (route->net_id);
+  route->net_id = g_strdup (net_id != NULL ? net_id : canonical);
+  route->skip_auto_apply = skip_auto_apply;
   self->serial++;
   if (!peers_save (self, error))
     {

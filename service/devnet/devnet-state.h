@@ -40,9 +40,13 @@
  *                        one group `[route ID]` per route (ID: 12 hex
  *                        digits) with network (canonical CIDR: host bits
  *                        cleared), peer (the routing peer's key), metric,
- *                        masquerade and net-id (the network text: routes
- *                        of one network through several peers form one
- *                        NetBird high-availability group). Routes live in
+ *                        masquerade, net-id (NetBird's NetID, by default
+ *                        the network text: routes of one NetID form one
+ *                        NetBird high-availability group; what `netbird
+ *                        routes select` takes) and skip-auto-apply
+ *                        (NetBird's skipAutoApply: clients do not select an
+ *                        exit node of 0.0.0.0/0 or ::/0 on their own;
+ *                        absent in older files: false). Routes live in
  *                        this file so that the serial, the lock and the
  *                        live reload of peers cover them too.
  *     lock               empty; writers hold flock(LOCK_EX) on it while they
@@ -159,10 +163,19 @@ typedef struct {
   char *peer;         /* the routing peer's key */
   gint64 metric;      /* lower wins; NetBird's default is 9999 */
   gboolean masquerade;
-  char *net_id;       /* the network text */
+  char *net_id;       /* NetBird's NetID; by default the network text */
+  gboolean skip_auto_apply;
 } NbDevnetRoute;
 
 #define NB_DEVNET_ROUTE_DEFAULT_METRIC 9999
+/* NetBird's limit on a route's NetID (characters). */
+#define NB_DEVNET_ROUTE_NET_ID_MAX 40
+
+/* Whether @net_id is usable as a NetID: 1..NB_DEVNET_ROUTE_NET_ID_MAX
+ * characters of valid UTF-8 without control characters; FALSE +
+ * INVALID_ARGUMENT otherwise. */
+gboolean nb_devnet_route_net_id_is_valid (const char *net_id,
+                                          GError    **error);
 
 NbDevnetRoute *nb_devnet_route_copy (const NbDevnetRoute *route);
 void           nb_devnet_route_free (NbDevnetRoute *route);
@@ -281,14 +294,19 @@ const NbDevnetPeer *nb_devnet_state_find_peer (NbDevnetState *self,
  * network, then routing peer. */
 GPtrArray *nb_devnet_state_list_routes (NbDevnetState *self);
 /* Routes @network (a CIDR; normalised) through the registered peer @key
- * (PEER_NOT_FOUND otherwise); a route of the same network through the
- * same peer is updated in place (metric, masquerade). Increments the
- * serial. Returns the stored route (transfer none). */
+ * (PEER_NOT_FOUND otherwise) under the NetID @net_id (NULL: the canonical
+ * network text; INVALID_ARGUMENT when not
+ * nb_devnet_route_net_id_is_valid()); a route of the same network through
+ * the same peer is updated in place (metric, masquerade, NetID,
+ * skip-auto-apply). Increments the serial. Returns the stored route
+ * (transfer none). */
 const NbDevnetRoute *nb_devnet_state_add_route (NbDevnetState *self,
                                                 const char    *key,
                                                 const char    *network,
                                                 gint64         metric,
                                                 gboolean       masquerade,
+                                                const char    *net_id,
+                                                gboolean       skip_auto_apply,
                                                 GError       **error);
 /* Removes every route of @network (ROUTE_NOT_FOUND when there is none),
  * increments the serial. *@out_n_removed (nullable): how many. */

@@ -17,11 +17,22 @@
  *                                  (GFileMonitor on DIR/peers) and pushes
  *                                  new maps at once
  *   add-route --peer KEY|FQDN --network CIDR [--metric N] [--masquerade]
+ *             [--net-id ID] [--skip-auto-apply]
  *                                  route CIDR through that peer (every peer's
  *                                  map carries it; a running server pushes
- *                                  new maps at once, as for remove-peer)
+ *                                  new maps at once, as for remove-peer);
+ *                                  ID: NetBird's network ID (NetID, 1..40
+ *                                  characters, no control characters;
+ *                                  default: the canonical CIDR), what
+ *                                  `netbird routes select` takes;
+ *                                  --skip-auto-apply: NetBird's
+ *                                  skipAutoApply (clients do not pick this
+ *                                  exit node, 0.0.0.0/0 or ::/0, on their
+ *                                  own). Adding CIDR through the same peer
+ *                                  again replaces all of these.
  *   remove-route --network CIDR    remove every route of CIDR
- *   list-routes                    id, network, routing peer, metric, ...
+ *   list-routes                    id, network, routing peer, metric,
+ *                                  masquerade, net-id, skip-auto-apply
  *   set-turn-static USER           store USER:password (password read from
  *                                  stdin) for `serve --turn-static`
  *   serve --listen ADDR:PORT [--relay-listen ADDR:PORT]
@@ -292,11 +303,18 @@ cmd_add_route (int argc, char **argv)
   g_autofree char *network = NULL;
   gint64 metric = NB_DEVNET_ROUTE_DEFAULT_METRIC;
   gboolean masquerade = FALSE;
+  g_autofree char *net_id = NULL;
+  gboolean skip_auto_apply = FALSE;
   const GOptionEntry entries[] = {
     { "peer", 0, 0, G_OPTION_ARG_STRING, &peer_name, "The routing peer: key, DNS label or FQDN", "PEER" },
     { "network", 0, 0, G_OPTION_ARG_STRING, &network, "The routed network", "CIDR" },
     { "metric", 0, 0, G_OPTION_ARG_INT64, &metric, "Lower wins among routing peers of a network (9999)", "N" },
     { "masquerade", 0, 0, G_OPTION_ARG_NONE, &masquerade, "The routing peer masquerades routed traffic", NULL },
+    /* FILENAME: the bytes as given, whatever the locale; the NetID check
+     * wants UTF-8 (what NetBird's string field carries). */
+    { "net-id", 0, 0, G_OPTION_ARG_FILENAME, &net_id, "NetBird's network ID (default: the network)", "ID" },
+    { "skip-auto-apply", 0, 0, G_OPTION_ARG_NONE, &skip_auto_apply,
+      "Clients do not select this exit node on their own", NULL },
     { NULL }
   };
   g_autoptr (NbDevnetState) state = NULL;
@@ -317,6 +335,11 @@ cmd_add_route (int argc, char **argv)
       g_printerr ("netbird-devnet: --metric must not be negative\n");
       return 2;
     }
+  if (net_id != NULL && !nb_devnet_route_net_id_is_valid (net_id, &error))
+    {
+      g_printerr ("netbird-devnet: add-route: %s\n", error->message);
+      return 2;
+    }
   state = open_state (&code);
   if (state == NULL)
     return code;
@@ -326,7 +349,8 @@ cmd_add_route (int argc, char **argv)
       g_printerr ("netbird-devnet: add-route: no peer \"%s\"\n", peer_name);
       return 1;
     }
-  route = nb_devnet_state_add_route (state, peer->key, network, metric, masquerade, &error);
+  route = nb_devnet_state_add_route (state, peer->key, network, metric, masquerade, net_id, skip_auto_apply,
+                                     &error);
   if (route == NULL)
     return fail ("add-route", error);
   g_printerr ("netbird-devnet: route %s: %s via %s (serial %" G_GUINT64_FORMAT ")\n", route->id, route->network,
@@ -378,13 +402,13 @@ cmd_list_routes (int argc, char **argv)
   if (state == NULL)
     return code;
   routes = nb_devnet_state_list_routes (state);
-  printf ("# id\tnetwork\tpeer\tmetric\tmasquerade\tnet-id\n");
+  printf ("# id\tnetwork\tpeer\tmetric\tmasquerade\tnet-id\tskip-auto-apply\n");
   for (guint i = 0; i < routes->len; i++)
     {
       const NbDevnetRoute *r = routes->pdata[i];
 
-      printf ("%s\t%s\t%s\t%" G_GINT64_FORMAT "\t%s\t%s\n", r->id, r->network, r->peer, r->metric,
-              r->masquerade ? "yes" : "no", r->net_id);
+      printf ("%s\t%s\t%s\t%" G_GINT64_FORMAT "\t%s\t%s\t%s\n", r->id, r->network, r->peer, r->metric,
+              r->masquerade ? "yes" : "no", r->net_id, r->skip_auto_apply ? "yes" : "no");
     }
   return 0;
 }

@@ -476,6 +476,7 @@ add_routes (NbDevnetMgmt *self, Arena *a, Management__NetworkMap *map)
       r->metric = route->metric;
       r->masquerade = route->masquerade;
       r->netid = arena_strdup (a, route->net_id);
+      r->skipautoapply = route->skip_auto_apply;
       map->routes[n++] = r;
     }
   map->n_routes = n;

@@ -1080,10 +1080,10 @@ test_routes_live (void)
   g_assert_cmpuint (strlen (id), ==, 12);
   m1 = client_wait (client, "event", "sync", "peer", "frank", "n", "1", NULL);
   serial = json_int (m1, "serial");
-  carol_route = g_strdup_printf ("10.99.0.0/24|%s|5|true|10.99.0.0/24|1", carol);
+  carol_route = g_strdup_printf ("10.99.0.0/24|%s|5|true|10.99.0.0/24|1|false", carol);
   assert_json (m1, "routes", carol_route);
   list = run_cli (0, state_dir, "list-routes", NULL);
-  expect = g_strdup_printf ("%s\t10.99.0.0/24\t%s\t5\tyes\t10.99.0.0/24\n", id, carol);
+  expect = g_strdup_printf ("%s\t10.99.0.0/24\t%s\t5\tyes\t10.99.0.0/24\tno\n", id, carol);
   g_assert_nonnull (strstr (list, expect));
 
   /* The same network through alice (by FQDN; NetBird's HA routes) and an
@@ -1093,8 +1093,8 @@ test_routes_live (void)
   g_free (run_cli (0, state_dir, "add-route", "--peer", carol, "--network", "fd00:99::1/64", NULL));
   m2 = client_wait (client, "event", "sync", "peer", "frank", "n", "3", NULL);
   g_assert_cmpint (json_int (m2, "serial"), ==, serial + 2);
-  alice_route = g_strdup_printf ("10.99.0.0/24|%s|9999|false|10.99.0.0/24|1", alice);
-  v6_route = g_strdup_printf ("fd00:99::/64|%s|9999|false|fd00:99::/64|2", carol);
+  alice_route = g_strdup_printf ("10.99.0.0/24|%s|9999|false|10.99.0.0/24|1|false", alice);
+  v6_route = g_strdup_printf ("fd00:99::/64|%s|9999|false|fd00:99::/64|2|false", carol);
   routes = json_get (m2, "routes");
   g_assert_true (csv_contains (routes, carol_route));
   g_assert_true (csv_contains (routes, alice_route));
@@ -1109,6 +1109,187 @@ test_routes_live (void)
   g_free (m3);
   m3 = client_wait (client, "event", "sync", "peer", "frank", "n", "5", NULL);
   assert_json (m3, "routes", "");
+}
+
+/* Exit nodes as NetBird's management serves them: 0.0.0.0/0 or ::/0 under
+ * a NetID of its own (what `netbird routes select` and the `exit-node`
+ * setting name), with or without skipAutoApply. Runs after
+ * test_routes_live (frank's Sync stream has seen 5 maps). */
+static void
+test_routes_exit_node (void)
+{
+  /* 40 characters, 80 bytes: the limit counts characters. */
+  g_autoptr (GString) umlauts = g_string_new (NULL);
+  const char *too_long = "0123456789012345678901234567890123456789x";
+  g_autofree char *m = NULL;
+  g_autofree char *list = NULL;
+  g_autofree char *expect = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *id_again = NULL;
+  g_autofree char *routes = NULL;
+  g_autofree char *carol_exit = NULL;
+  g_autofree char *alice_exit = NULL;
+  gint64 serial;
+
+  for (guint i = 0; i < 40; i++)
+    g_string_append (umlauts, "\xc3\xbc");
+  g_assert_cmpuint (strlen (too_long), ==, 41);
+
+  /* Unusable NetIDs are usage errors; nothing is stored, no map pushed. */
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", "", NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", too_long,
+                   NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", "exit\tnode",
+                   NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", "exit\x7f",
+                   NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", "exit\xff",
+                   NULL));
+  g_free (run_cli (2, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id", NULL));
+  list = run_cli (0, state_dir, "list-routes", NULL);
+  g_assert_null (strstr (list, "0.0.0.0/0"));
+  g_clear_pointer (&list, g_free);
+
+  /* carol: a NetID of its own, not for automatic selection. */
+  id = g_strchomp (run_cli (0, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", "--net-id",
+                            "exit-carol", "--skip-auto-apply", NULL));
+  m = client_wait (client, "event", "sync", "peer", "frank", "n", "6", NULL);
+  serial = json_int (m, "serial");
+  carol_exit = g_strdup_printf ("0.0.0.0/0|%s|9999|false|exit-carol|1|true", carol);
+  assert_json (m, "routes", carol_exit);
+  list = run_cli (0, state_dir, "list-routes", NULL);
+  expect = g_strdup_printf ("%s\t0.0.0.0/0\t%s\t9999\tno\texit-carol\tyes\n", id, carol);
+  g_assert_nonnull (strstr (list, expect));
+  g_clear_pointer (&list, g_free);
+  g_clear_pointer (&expect, g_free);
+
+  /* alice: IPv6, a NetID of 40 characters, auto-applied. */
+  g_free (run_cli (0, state_dir, "add-route", "--peer", alice, "--network", "::/0", "--net-id", umlauts->str,
+                   NULL));
+  g_free (m);
+  m = client_wait (client, "event", "sync", "peer", "frank", "n", "7", NULL);
+  g_assert_cmpint (json_int (m, "serial"), ==, serial + 1);
+  alice_exit = g_strdup_printf ("::/0|%s|9999|false|%s|2|false", alice, umlauts->str);
+  routes = json_get (m, "routes");
+  g_assert_true (csv_contains (routes, carol_exit));
+  g_assert_true (csv_contains (routes, alice_exit));
+  g_clear_pointer (&routes, g_free);
+  list = run_cli (0, state_dir, "list-routes", NULL);
+  expect = g_strdup_printf ("\t::/0\t%s\t9999\tno\t%s\tno\n", alice, umlauts->str);
+  g_assert_nonnull (strstr (list, expect));
+  g_clear_pointer (&list, g_free);
+  g_clear_pointer (&expect, g_free);
+
+  /* carol's route again without the options: the same route, back to the
+   * default NetID (the network) and auto-apply. */
+  id_again = g_strchomp (run_cli (0, state_dir, "add-route", "--peer", carol, "--network", "0.0.0.0/0", NULL));
+  g_assert_cmpstr (id_again, ==, id);
+  g_free (m);
+  m = client_wait (client, "event", "sync", "peer", "frank", "n", "8", NULL);
+  g_free (carol_exit);
+  carol_exit = g_strdup_printf ("0.0.0.0/0|%s|9999|false|0.0.0.0/0|1|false", carol);
+  routes = json_get (m, "routes");
+  g_assert_true (csv_contains (routes, carol_exit));
+  g_assert_true (csv_contains (routes, alice_exit));
+  g_clear_pointer (&routes, g_free);
+  list = run_cli (0, state_dir, "list-routes", NULL);
+  expect = g_strdup_printf ("%s\t0.0.0.0/0\t%s\t9999\tno\t0.0.0.0/0\tno\n", id, carol);
+  g_assert_nonnull (strstr (list, expect));
+
+  g_free (run_cli (0, state_dir, "remove-route", "--network", "0.0.0.0/0", NULL));
+  g_free (m);
+  m = client_wait (client, "event", "sync", "peer", "frank", "n", "9", NULL);
+  assert_json (m, "routes", alice_exit);
+  g_free (run_cli (0, state_dir, "remove-route", "--network", "::/0", NULL));
+  g_free (m);
+  m = client_wait (client, "event", "sync", "peer", "frank", "n", "10", NULL);
+  assert_json (m, "routes", "");
+}
+
+/* The route fields in the state file: stored, re-read, and the defaults
+ * for a file written before net-id / skip-auto-apply existed. */
+static void
+test_route_state_fields (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("devnet-routes-XXXXXX", NULL);
+  g_autofree char *key = NULL;
+  g_autofree char *peers_path = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *group = NULL;
+  g_autoptr (NbDevnetState) state = NULL;
+  g_autoptr (NbDevnetPeerMeta) meta = nb_devnet_peer_meta_new ();
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GPtrArray) routes = NULL;
+  g_autoptr (GError) error = NULL;
+  const NbDevnetRoute *route;
+  const NbDevnetRoute *r;
+
+  g_assert_nonnull (dir);
+  state = nb_devnet_state_create (dir, NULL, &key, &error);
+  g_assert_no_error (error);
+  g_free (meta->hostname);
+  meta->hostname = g_strdup ("exit");
+  g_assert_nonnull (nb_devnet_state_register_peer (state, carol, key, meta, &error));
+  g_assert_no_error (error);
+
+  g_assert_null (nb_devnet_state_add_route (state, carol, "0.0.0.0/0", 9999, FALSE, "", FALSE, &error));
+  g_assert_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (nb_devnet_state_add_route (state, carol, "0.0.0.0/0", 9999, FALSE, "a\nb", FALSE, &error));
+  g_assert_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  route = nb_devnet_state_add_route (state, carol, "0.0.0.0/0", 100, TRUE, " exit node ", TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (route->net_id, ==, " exit node ");
+  g_assert_true (route->skip_auto_apply);
+  route = nb_devnet_state_add_route (state, carol, "10.98.0.0/16", 9999, FALSE, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (route->net_id, ==, "10.98.0.0/16");
+  g_assert_false (route->skip_auto_apply);
+  group = g_strconcat ("route ", route->id, NULL);
+  g_clear_object (&state);
+
+  /* Re-read: everything as stored (sorted by network). */
+  state = nb_devnet_state_open (dir, &error);
+  g_assert_no_error (error);
+  routes = nb_devnet_state_list_routes (state);
+  g_assert_cmpuint (routes->len, ==, 2);
+  r = routes->pdata[0];
+  g_assert_cmpstr (r->network, ==, "0.0.0.0/0");
+  g_assert_cmpint (r->metric, ==, 100);
+  g_assert_true (r->masquerade);
+  g_assert_cmpstr (r->net_id, ==, " exit node ");
+  g_assert_true (r->skip_auto_apply);
+  r = routes->pdata[1];
+  g_assert_cmpstr (r->net_id, ==, "10.98.0.0/16");
+  g_assert_false (r->skip_auto_apply);
+  g_clear_pointer (&routes, g_ptr_array_unref);
+  g_clear_object (&state);
+
+  /* A file of an older devnet: neither key in the route group. */
+  peers_path = g_build_filename (dir, "peers", NULL);
+  g_assert_true (g_key_file_load_from_file (kf, peers_path, G_KEY_FILE_KEEP_COMMENTS, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_key_file_has_key (kf, group, "skip-auto-apply", NULL));
+  g_assert_true (g_key_file_remove_key (kf, group, "net-id", NULL));
+  g_assert_true (g_key_file_remove_key (kf, group, "skip-auto-apply", NULL));
+  g_key_file_set_boolean (kf, group, "masquerade", TRUE);
+  text = g_key_file_to_data (kf, NULL, NULL);
+  g_assert_true (g_file_set_contents_full (peers_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error));
+  g_assert_no_error (error);
+  state = nb_devnet_state_open (dir, &error);
+  g_assert_no_error (error);
+  routes = nb_devnet_state_list_routes (state);
+  g_assert_cmpuint (routes->len, ==, 2);
+  r = routes->pdata[1];
+  g_assert_cmpstr (r->network, ==, "10.98.0.0/16");
+  g_assert_true (r->masquerade);
+  g_assert_cmpstr (r->net_id, ==, "10.98.0.0/16");
+  g_assert_false (r->skip_auto_apply);
+  g_clear_pointer (&routes, g_ptr_array_unref);
+  g_clear_object (&state);
+  rm_rf (dir);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1156,6 +1337,8 @@ main (int argc, char **argv)
   g_test_add_func ("/devnet/tls-self-signed", test_tls_self_signed);
   g_test_add_func ("/devnet/tls-pem-files", test_tls_openssl);
   g_test_add_func ("/devnet/management-routes-live", test_routes_live);
+  g_test_add_func ("/devnet/management-routes-exit-node", test_routes_exit_node);
+  g_test_add_func ("/devnet/route-state-fields", test_route_state_fields);
 
   status = g_test_run ();
 

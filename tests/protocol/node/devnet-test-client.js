@@ -297,9 +297,10 @@ const handlers = {
           o.remoteIsEmpty = sr.NetworkMap.remotePeersIsEmpty;
           flattenRemote(sr.NetworkMap.remotePeers || [], 'remote', o);
           flattenPeerConfig(sr.NetworkMap.peerConfig, o);
-          // Routes: "Network|Peer|Metric|Masquerade|NetID|NetworkType", comma-separated.
+          // Routes: "Network|Peer|Metric|Masquerade|NetID|NetworkType|skipAutoApply",
+          // comma-separated.
           o.routes = (sr.NetworkMap.Routes || []).map((r) =>
-            [r.Network, r.Peer, r.Metric, r.Masquerade, r.NetID, r.NetworkType].join('|')).join(',');
+            [r.Network, r.Peer, r.Metric, r.Masquerade, r.NetID, r.NetworkType, r.skipAutoApply].join('|')).join(',');
         }
         o.nDeprecated = (sr.remotePeers || []).length;
         o.topRemoteIsEmpty = sr.remotePeersIsEmpty;
