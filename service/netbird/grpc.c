@@ -25,6 +25,7 @@
 
 #include "grpc.h"
 #include "grpc-h2-common.h"
+#include "uplink.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1222,6 +1223,13 @@ conn_tcp_connected_cb (GObject *source, GAsyncResult *result, gpointer data)
   conn_start_session (c, G_IO_STREAM (tcp));
 }
 
+static void
+conn_socket_event_cb (GSocketClient *client, GSocketClientEvent event,
+                      GSocketConnectable *connectable, GIOStream *connection, gpointer user_data)
+{
+  nb_uplink_bind_connecting (event, connection);
+}
+
 static Connection *
 conn_new (NbGrpcChannel *channel)
 {
@@ -1246,6 +1254,7 @@ conn_new (NbGrpcChannel *channel)
            channel->tls ? "TLS" : "h2c");
   client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (client, FALSE);
+  g_signal_connect (client, "event", G_CALLBACK (conn_socket_event_cb), NULL);
   address = g_network_address_new (channel->host, channel->port);
   g_socket_client_connect_async (client, address, c->cancellable, conn_tcp_connected_cb, conn_ref (c));
   if (c->connect_timeout_ms > 0)

@@ -24,6 +24,7 @@
 #include <libsoup/soup.h>
 
 #include "backoff.h"
+#include "uplink.h"
 
 G_DEFINE_QUARK (nb-relay-client-error-quark, nb_relay_client_error)
 
@@ -768,6 +769,13 @@ on_connect_timeout (gpointer user_data)
 }
 
 static void
+on_network_event (SoupMessage *msg, GSocketClientEvent event, GIOStream *connection,
+                  gpointer user_data)
+{
+  nb_uplink_bind_connecting (event, connection);
+}
+
+static void
 begin_attempt (NbRelayClient *self)
 {
   g_autoptr(SoupMessage) msg = NULL;
@@ -777,6 +785,7 @@ begin_attempt (NbRelayClient *self)
 
   msg = soup_message_new (SOUP_METHOD_GET, self->ws_url);
   g_assert (msg != NULL); /* validated in _new() */
+  g_signal_connect (msg, "network-event", G_CALLBACK (on_network_event), NULL);
 
   g_debug ("%s: connecting to %s", self->server_url, self->ws_url);
   self->state = STATE_CONNECTING;
