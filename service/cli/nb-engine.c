@@ -15,7 +15,7 @@
  *     --wireguard-go PATH     --uapi-dir DIR           --force-relay
  *     --no-direct             --interface-blacklist LIST ("" = none)
  *     --ca-file PEM           --hostname NAME          --stats-interval MS (2000)
- *     --no-address
+ *     --no-address            --exit-node ID|auto|none (auto)
  *
  * stdout, one object per line, each with "event" and "t_ms" (ms since
  * start): started, peer, peer-removed, service, status (on SIGUSR1),
@@ -67,6 +67,7 @@ static char *opt_ca_file;
 static char *opt_hostname;
 static gint opt_stats_interval = NB_ENGINE_DEFAULT_STATS_INTERVAL_MS;
 static gboolean opt_no_address;
+static char *opt_exit_node;
 
 static const GOptionEntry option_entries[] = {
   { "management-url", 0, 0, G_OPTION_ARG_STRING, &opt_management_url, "Management URL (required)", "URL" },
@@ -78,6 +79,7 @@ static const GOptionEntry option_entries[] = {
   { "wireguard-go", 0, 0, G_OPTION_ARG_FILENAME, &opt_wireguard_go, "wireguard-go program (from PATH)", "PATH" },
   { "uapi-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_uapi_dir, "UAPI socket directory (/var/run/wireguard)", "DIR" },
   { "force-relay", 0, 0, G_OPTION_ARG_NONE, &opt_force_relay, "No ICE: relay server only", NULL },
+  { "exit-node", 0, 0, G_OPTION_ARG_STRING, &opt_exit_node, "Exit node: a route network ID, auto (management's choice) or none; the default route itself is the user's", "ID" },
   { "no-direct", 0, 0, G_OPTION_ARG_NONE, &opt_no_direct, "Always send WireGuard through the proxy", NULL },
   { "interface-blacklist", 0, 0, G_OPTION_ARG_STRING, &opt_interface_blacklist,
     "Interface name prefixes ICE must not use, comma-separated (\"\" = none)", "LIST" },
@@ -689,6 +691,7 @@ main (int argc, char **argv)
   config.listen_port = (guint16) opt_listen_port;
   config.force_relay = opt_force_relay;
   config.allow_direct = !opt_no_direct;
+  config.exit_node = g_strdup (opt_exit_node);
   config.interface_blacklist = opt_interface_blacklist ? parse_blacklist (opt_interface_blacklist) : NULL;
   config.tls_database = tls_database ? g_object_ref (tls_database) : NULL;
   if (opt_setup_key_file)
@@ -775,6 +778,7 @@ main (int argc, char **argv)
   g_free (opt_state_dir);
   g_free (opt_setup_key_file);
   g_free (opt_preshared_key_file);
+  g_free (opt_exit_node);
   g_free (opt_interface);
   g_free (opt_wireguard_go);
   g_free (opt_uapi_dir);

@@ -28,6 +28,7 @@
 #include "relay-manager.h"
 #include "route-peers.h"
 #include "signal-client.h"
+#include "uplink.h"
 #include "wg-key.h"
 
 typedef enum {
@@ -70,6 +71,7 @@ struct _NbEngine {
   NbNetworkMap *login;          /* the login's answer (own config, NetbirdConfig) */
   NbNetworkMap *map;            /* the last map from Sync */
   GHashTable *routed;           /* remote key -> routed networks it carries, joined (for the log) */
+  char *exit_net_id;            /* the exit node in use, or NULL */
   guint map_idle_id;
 
   GCancellable *cancellable;    /* every request the engine makes; cancelled by stop */
@@ -126,6 +128,7 @@ nb_engine_config_clear (NbEngineConfig *config)
   g_free (config->state_dir);
   g_free (config->hostname);
   g_strfreev (config->interface_blacklist);
+  g_free (config->exit_node);
   g_clear_object (&config->tls_database);
   nb_engine_config_init (config);
 }
@@ -143,6 +146,7 @@ config_copy (NbEngineConfig *dst, const NbEngineConfig *src)
   dst->force_relay = src->force_relay;
   dst->allow_direct = src->allow_direct;
   dst->interface_blacklist = g_strdupv (src->interface_blacklist);
+  dst->exit_node = g_strdup (src->exit_node);
   dst->tls_database = src->tls_database ? g_object_ref (src->tls_database) : NULL;
 }
 
@@ -219,7 +223,7 @@ route_choice (NbEngine *self)
     if (nb_peer_conn_is_connected (value))
       g_hash_table_add (connected, key);
   return nb_route_peers_compute (self->map->routes, self->public_key, self->map->peers, connected,
-                                 NB_ROUTE_PEERS_NONE);
+                                 self->exit_net_id);
 }
 
 /* @peer (the map's entry) with the routed networks it carries in
@@ -275,6 +279,44 @@ routes_refresh (NbEngine *self)
       routed = routed_peer (self, choice, peer);
       nb_peer_conn_update (conn, routed);
     }
+}
+
+/* The exit node, chosen again on every map (route-peers.h). Binding our
+ * sockets goes first: the owner makes the tunnel the default route only
+ * after "network-map". */
+static void
+exit_node_choose (NbEngine *self)
+{
+  const char *chosen = nb_route_peers_choose_exit (self->map->routes, self->public_key,
+                                                   self->map->peers, self->config.exit_node);
+
+  if (g_strcmp0 (chosen, self->exit_net_id) == 0)
+    return;
+  if (chosen != NULL)
+    g_message ("exit node: %s (setting %s)", chosen,
+               self->config.exit_node ? self->config.exit_node : NB_ROUTE_PEERS_EXIT_AUTO);
+  else
+    g_message ("exit node: none now (setting %s)",
+               self->config.exit_node ? self->config.exit_node : NB_ROUTE_PEERS_EXIT_AUTO);
+  g_free (self->exit_net_id);
+  self->exit_net_id = g_strdup (chosen);
+  nb_uplink_set_enabled (chosen != NULL, nb_wg_backend_get_interface_name (self->backend));
+}
+
+static void
+exit_node_release (NbEngine *self)
+{
+  if (self->exit_net_id == NULL)
+    return;
+  g_clear_pointer (&self->exit_net_id, g_free);
+  nb_uplink_set_enabled (FALSE, NULL);
+}
+
+const char *
+nb_engine_get_exit_node (NbEngine *self)
+{
+  g_return_val_if_fail (NB_IS_ENGINE (self), NULL);
+  return self->exit_net_id;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -795,7 +837,9 @@ config_apply (NbEngine *self, const NbNetbirdConfig *config, GError **error)
 }
 
 /* Remote candidates inside networks routed through the tunnel would make
- * ICE loop through WireGuard itself. */
+ * ICE loop through WireGuard itself. Not the exit node's default route:
+ * it would drop every candidate, and the sockets are bound to their
+ * devices instead (exit_node_choose()). */
 static void
 routes_apply (NbEngine *self, const NbNetworkMap *map)
 {
@@ -805,7 +849,8 @@ routes_apply (NbEngine *self, const NbNetworkMap *map)
     {
       const NbRoute *route = map->routes->pdata[i];
 
-      if (route->network && g_strcmp0 (route->peer, self->public_key) != 0)
+      if (route->network && g_strcmp0 (route->peer, self->public_key) != 0
+          && !nb_route_is_exit_node (route))
         g_ptr_array_add (networks, g_strdup (route->network));
     }
   g_ptr_array_add (networks, NULL);
@@ -838,6 +883,7 @@ on_mgmt_network_map (NbMgmtClient *mgmt, const NbNetworkMap *map, gpointer data)
   g_clear_pointer (&self->mgmt_error, g_free);
   nb_status_recorder_set_management (self->status, nb_mgmt_client_get_url (mgmt), TRUE, NULL);
   routes_apply (self, map);
+  exit_node_choose (self);
   routes_refresh (self);
   /* After "config-changed" and "peers-changed" of the same update. */
   if (self->map_idle_id == 0)
@@ -1190,6 +1236,7 @@ stop_internal (NbEngine *self)
     return;
   self->state = ENGINE_STOPPED;
   g_message ("stopping");
+  exit_node_release (self);
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->stats_timer_id, g_source_remove);
   g_clear_handle_id (&self->relay_wait_id, g_source_remove);
@@ -1468,6 +1515,7 @@ nb_engine_finalize (GObject *object)
   g_free (self->relay_home_url);
   g_clear_pointer (&self->login, nb_network_map_free);
   g_clear_pointer (&self->map, nb_network_map_free);
+  exit_node_release (self);
   g_clear_error (&self->start_error);
   g_hash_table_unref (self->conns);
   g_hash_table_unref (self->unopened);

@@ -98,6 +98,8 @@ typedef struct {
   char    *preshared_key;      /* secret: WireGuard pre-shared key (base64) for every
                                 * peer, NetBird's PreSharedKey; NULL: none */
   char   **interface_blacklist;/* NULL: NetBird's list */
+  char    *exit_node;          /* NULL or "auto": management's choice; "none";
+                                * else a route network ID (route-peers.h) */
   GTlsDatabase *tls_database;  /* NULL: the system's */
 } NbEngineConfig;
 
@@ -142,6 +144,12 @@ const char       *nb_engine_get_public_key (NbEngine *self);
 NbStatusRecorder *nb_engine_get_status     (NbEngine *self);
 /* The last applied map; NULL before the first. */
 const NbNetworkMap *nb_engine_get_network_map (NbEngine *self);
+/* The network ID of the exit node in use (its 0.0.0.0/0 and ::/0 are
+ * the routing peer's allowed IPs; the owner makes the tunnel the default
+ * route), or NULL. While there is one, the engine's own sockets are bound
+ * to the devices they leave through (uplink.h), so that its traffic does
+ * not follow the default route into the tunnel. */
+const char         *nb_engine_get_exit_node (NbEngine *self);
 /* Borrowed; NULL for an unknown key. */
 NbPeerConn       *nb_engine_get_peer_conn  (NbEngine *self, const char *key);
 /* The local network changed (NM's roaming/resume events): every peer

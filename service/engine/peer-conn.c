@@ -28,6 +28,7 @@
 
 #include "guard.h"
 #include "handshaker.h"
+#include "uplink.h"
 #include "wg-proxy.h"
 #include "worker-relay.h"
 
@@ -703,6 +704,7 @@ direct_eligible (NbPeerConn *self)
 {
   const NbSignalOffer *remote;
   const NbIcePairInfo *pair = self->ice_pair;
+  GInetAddress *remote_ip;
 
   if (!self->ctx->allow_direct || self->closed || self->ctx->wg == NULL)
     return FALSE;
@@ -711,6 +713,12 @@ direct_eligible (NbPeerConn *self)
   if (pair->local_type != NB_SIGNAL_CANDIDATE_HOST || pair->remote_type != NB_SIGNAL_CANDIDATE_HOST)
     return FALSE;
   if (self->paths[NB_PEER_PATH_ICE].suspect)
+    return FALSE;
+  /* WireGuard's own socket is not ours to bind (uplink.h): an off-link
+   * endpoint would follow an exit node's default route into the tunnel. */
+  remote_ip = g_inet_socket_address_get_address (pair->remote_address);
+  if (!g_inet_address_get_is_loopback (remote_ip)
+      && !nb_uplink_is_on_link (remote_ip, nb_wg_backend_get_interface_name (self->ctx->wg)))
     return FALSE;
   remote = nb_handshaker_get_remote_params (self->handshaker);
   return remote != NULL && remote->wg_listen_port != 0;

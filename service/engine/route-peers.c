@@ -21,6 +21,17 @@ is_exit_node (const char *cidr)
   return strcmp (cidr, "0.0.0.0/0") == 0 || strcmp (cidr, "::/0") == 0;
 }
 
+gboolean
+nb_route_is_exit_node (const NbRoute *route)
+{
+  g_autofree char *network = NULL;
+
+  if (route == NULL || route->network == NULL)
+    return FALSE;
+  network = nb_wg_allowed_ip_normalize (route->network, NULL);
+  return network != NULL && is_exit_node (network);
+}
+
 static gboolean
 peer_listed (const GPtrArray *peers, const char *key)
 {
@@ -59,7 +70,7 @@ nb_route_peers_compute (const GPtrArray   *routes,
                         const char        *own_key,
                         const GPtrArray   *peers,
                         GHashTable        *connected,
-                        NbRoutePeersFlags  flags)
+                        const char        *exit_net_id)
 {
   g_autoptr (GHashTable) choices = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GHashTable) lists = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -86,7 +97,7 @@ nb_route_peers_compute (const GPtrArray   *routes,
           g_warning ("route %s: network left out: %s", route->id ? route->id : "?", error->message);
           continue;
         }
-      if (is_exit_node (network) && !(flags & NB_ROUTE_PEERS_EXIT_NODE))
+      if (is_exit_node (network) && (exit_net_id == NULL || g_strcmp0 (route->net_id, exit_net_id) != 0))
         continue;
       if (!peer_listed (peers, route->peer))
         continue;
@@ -167,4 +178,39 @@ nb_route_peers_extend_peer (const NbRemotePeer *peer,
     }
   g_ptr_array_add (ips, NULL);
   return nb_remote_peer_new (peer->key, (const char *const *) ips->pdata, peer->fqdn, peer->agent_version);
+}
+
+const char *
+nb_route_peers_choose_exit (const GPtrArray *routes,
+                            const char      *own_key,
+                            const GPtrArray *peers,
+                            const char      *setting)
+{
+  gboolean automatic = setting == NULL || *setting == '\0' || strcmp (setting, NB_ROUTE_PEERS_EXIT_AUTO) == 0;
+  const char *chosen = NULL;
+
+  if (setting != NULL && strcmp (setting, NB_ROUTE_PEERS_EXIT_NONE) == 0)
+    return NULL;
+  for (guint i = 0; routes != NULL && i < routes->len; i++)
+    {
+      const NbRoute *route = routes->pdata[i];
+
+      if (route->net_id == NULL || *route->net_id == '\0' || route->peer == NULL)
+        continue;
+      if (g_strcmp0 (route->peer, own_key) == 0 || !peer_listed (peers, route->peer))
+        continue;
+      if (!nb_route_is_exit_node (route))
+        continue;
+      if (!automatic)
+        {
+          if (strcmp (route->net_id, setting) == 0)
+            return route->net_id;
+          continue;
+        }
+      if (route->skip_auto_apply)
+        continue;
+      if (chosen == NULL || strcmp (route->net_id, chosen) < 0)
+        chosen = route->net_id;
+    }
+  return chosen;
 }

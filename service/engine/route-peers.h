@@ -12,8 +12,9 @@
  * Choice (pure logic, no I/O):
  *   - Domain routes (no network) are ignored: they need DNS interception.
  *   - Routes whose routing peer is us are ignored: we are the router.
- *   - Exit-node routes (0.0.0.0/0, ::/0) are left out unless the caller
- *     asks for them (an exit node was chosen; not done yet).
+ *   - Exit-node routes (0.0.0.0/0, ::/0) are left out, except those of
+ *     the exit node chosen (nb_route_peers_choose_exit()), named by its
+ *     network ID: NetBird keeps at most one exit node selected.
  *   - A route whose routing peer is not among the given peers (offline, or
  *     not in the map) cannot be served.
  *   - Several routes for the same network (NetBird's high availability:
@@ -39,10 +40,10 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
-  NB_ROUTE_PEERS_NONE = 0,
-  NB_ROUTE_PEERS_EXIT_NODE = 1 << 0, /* keep 0.0.0.0/0 and ::/0 routes */
-} NbRoutePeersFlags;
+/* The setting's words (nm-netbird-settings.h "exit-node"); anything else
+ * names a route's network ID. */
+#define NB_ROUTE_PEERS_EXIT_AUTO "auto"
+#define NB_ROUTE_PEERS_EXIT_NONE "none"
 
 /*
  * @routes: NbRoute * (the map's routes).
@@ -50,6 +51,7 @@ typedef enum {
  * @peers: NbRemotePeer * (the map's peers): only these can be chosen;
  *   NULL: any routing peer.
  * @connected: set of keys (char *) of connected peers; NULL: none.
+ * @exit_net_id: the chosen exit node's network ID; NULL: none.
  *
  * Returns: remote key (char *) -> NULL-terminated, sorted, duplicate-free
  * array of canonical CIDRs (char **) the peer must carry. Peers that carry
@@ -59,7 +61,28 @@ GHashTable *nb_route_peers_compute (const GPtrArray   *routes,
                                     const char        *own_key,
                                     const GPtrArray   *peers,
                                     GHashTable        *connected,
-                                    NbRoutePeersFlags  flags);
+                                    const char        *exit_net_id);
+
+/* TRUE for a route to 0.0.0.0/0 or ::/0 (any spelling of them). */
+gboolean    nb_route_is_exit_node (const NbRoute *route);
+
+/*
+ * The exit node to use, as NetBird's client picks it
+ * (routemanager: at most one exit node is selected):
+ * @setting NULL, "" or "auto": the exit-node routes management marks for
+ * auto-apply (skip_auto_apply FALSE), the smallest network ID when several;
+ * "none": none; else the route network ID @setting, when the map has an
+ * exit-node route of that ID (no other is taken in its place: the user
+ * chose that one).
+ * Only routes another peer routes count (not @own_key), and, when @peers is
+ * not NULL, only those whose routing peer is listed.
+ *
+ * Returns: (transfer none) the network ID (a route's net_id), or NULL.
+ */
+const char *nb_route_peers_choose_exit (const GPtrArray *routes,
+                                        const char      *own_key,
+                                        const GPtrArray *peers,
+                                        const char      *setting);
 
 /* A copy of @peer whose allowed IPs are its own (first, in order: the
  * first stays the overlay address) followed by those of @extra (nullable)

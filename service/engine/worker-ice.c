@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "ice-candidate.h"
+#include "uplink.h"
 
 /* Remote candidates kept before the checks start. */
 #define EARLY_CANDIDATES_MAX 64
@@ -1048,6 +1049,8 @@ nb_worker_ice_start (NbWorkerIce *self, const char *remote_ufrag, const char *re
                    "libnice could not gather candidates (port range in use?)");
       return FALSE;
     }
+  /* libnice's sockets exist now; it sends on them from the main loop. */
+  nb_uplink_bind_all ();
   if (remote_ufrag != NULL)
     begin_checks (self, remote_ufrag, remote_pwd);
   return TRUE;

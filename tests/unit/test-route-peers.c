@@ -97,9 +97,9 @@ test_basic (void)
   g_ptr_array_add (routes, route_new ("r3", "fd00:1::/64", KEY_B, 10, NULL));
   /* Our own route: we are the router. */
   g_ptr_array_add (routes, route_new ("r4", "10.1.0.0/16", OWN, 1, NULL));
-  /* Exit nodes: left out without the flag. */
-  g_ptr_array_add (routes, route_new ("r5", "0.0.0.0/0", KEY_B, 1, NULL));
-  g_ptr_array_add (routes, route_new ("r6", "::/0", KEY_B, 1, NULL));
+  /* Exit nodes: left out unless chosen by network ID. */
+  g_ptr_array_add (routes, route_new ("r5", "0.0.0.0/0", KEY_B, 1, "exit"));
+  g_ptr_array_add (routes, route_new ("r6", "::/0", KEY_B, 1, "exit"));
   /* A domain route. */
   domain = route_new ("r7", NULL, KEY_B, 1, NULL);
   g_strfreev (domain->domains);
@@ -111,7 +111,7 @@ test_basic (void)
   g_ptr_array_add (routes, route_new ("r9", "10.0.0.0/33", KEY_A, 1, NULL));
 
   g_test_expect_message ("nb-route", G_LOG_LEVEL_WARNING, "*r9*");
-  result = nb_route_peers_compute (routes, OWN, peers, NULL, NB_ROUTE_PEERS_NONE);
+  result = nb_route_peers_compute (routes, OWN, peers, NULL, NULL);
   g_test_assert_expected_messages ();
   g_assert_cmpuint (g_hash_table_size (result), ==, 2);
   assert_carried (result, KEY_A, "10.99.0.0/24,192.168.0.0/16");
@@ -122,24 +122,72 @@ test_basic (void)
 
   /* Any routing peer when no peer list is given. */
   g_test_expect_message ("nb-route", G_LOG_LEVEL_WARNING, "*r9*");
-  result = nb_route_peers_compute (routes, OWN, NULL, NULL, NB_ROUTE_PEERS_NONE);
+  result = nb_route_peers_compute (routes, OWN, NULL, NULL, NULL);
   g_test_assert_expected_messages ();
   assert_carried (result, KEY_C, "10.50.0.0/16");
   g_clear_pointer (&result, g_hash_table_unref);
 
   /* An exit node was chosen. */
   g_test_expect_message ("nb-route", G_LOG_LEVEL_WARNING, "*r9*");
-  result = nb_route_peers_compute (routes, OWN, peers, NULL, NB_ROUTE_PEERS_EXIT_NODE);
+  result = nb_route_peers_compute (routes, OWN, peers, NULL, "exit");
   g_test_assert_expected_messages ();
   assert_carried (result, KEY_B, "0.0.0.0/0,::/0,fd00:1::/64");
+  g_clear_pointer (&result, g_hash_table_unref);
+
+  /* Another network ID: still left out. */
+  g_test_expect_message ("nb-route", G_LOG_LEVEL_WARNING, "*r9*");
+  result = nb_route_peers_compute (routes, OWN, peers, NULL, "other");
+  g_test_assert_expected_messages ();
+  assert_carried (result, KEY_B, "fd00:1::/64");
+}
+
+static void
+test_choose_exit (void)
+{
+  g_autoptr (GPtrArray) routes = routes_new ();
+  g_autoptr (GPtrArray) peers = peers_of (KEY_A, KEY_B, NULL);
+  NbRoute *skipped;
+
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, NULL));
+  g_ptr_array_add (routes, route_new ("r1", "10.0.0.0/8", KEY_A, 1, "lan"));
+  /* Our own exit route: we are the exit node, not its user. */
+  g_ptr_array_add (routes, route_new ("r2", "0.0.0.0/0", OWN, 1, "a-own"));
+  g_ptr_array_add (routes, route_new ("r3", "0.0.0.0/0", KEY_B, 1, "exit-b"));
+  g_ptr_array_add (routes, route_new ("r4", "0.0.0.0/0", KEY_A, 1, "exit-a"));
+  skipped = route_new ("r5", "0.0.0.0/0", KEY_A, 1, "aaa-manual");
+  skipped->skip_auto_apply = TRUE;
+  g_ptr_array_add (routes, skipped);
+  /* A routing peer not in the map. */
+  g_ptr_array_add (routes, route_new ("r6", "::/0", KEY_C, 1, "a-unknown"));
+
+  /* auto: management's auto-apply routes, smallest network ID. */
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, peers, NULL), ==, "exit-a");
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, peers, ""), ==, "exit-a");
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, peers, "auto"), ==, "exit-a");
+  /* Without a peer list, the unknown routing peer counts. */
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, NULL, "auto"), ==, "a-unknown");
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, "none"));
+  /* A user's pick wins even when management skips auto-apply for it. */
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, peers, "aaa-manual"), ==, "aaa-manual");
+  g_assert_cmpstr (nb_route_peers_choose_exit (routes, OWN, peers, "exit-b"), ==, "exit-b");
+  /* Not an exit route, our own, unknown: none, and no other in its place. */
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, "lan"));
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, "a-own"));
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, "missing"));
+
+  /* Only skipped ones left: auto takes none. */
+  g_ptr_array_remove_range (routes, 2, 2);
+  g_assert_null (nb_route_peers_choose_exit (routes, OWN, peers, "auto"));
+  g_assert_true (nb_route_is_exit_node (routes->pdata[2]));
+  g_assert_false (nb_route_is_exit_node (routes->pdata[0]));
 }
 
 static void
 test_empty (void)
 {
   g_autoptr (GPtrArray) routes = routes_new ();
-  g_autoptr (GHashTable) result = nb_route_peers_compute (routes, OWN, NULL, NULL, NB_ROUTE_PEERS_NONE);
-  g_autoptr (GHashTable) result2 = nb_route_peers_compute (NULL, NULL, NULL, NULL, NB_ROUTE_PEERS_NONE);
+  g_autoptr (GHashTable) result = nb_route_peers_compute (routes, OWN, NULL, NULL, NULL);
+  g_autoptr (GHashTable) result2 = nb_route_peers_compute (NULL, NULL, NULL, NULL, NULL);
 
   g_assert_cmpuint (g_hash_table_size (result), ==, 0);
   g_assert_cmpuint (g_hash_table_size (result2), ==, 0);
@@ -165,45 +213,45 @@ test_high_availability (void)
   g_ptr_array_add (routes, route_new ("h4", "10.99.0.7/24", KEY_A, 300, "other"));
 
   /* Nobody connected: lowest metric, then lowest key. */
-  r = nb_route_peers_compute (routes, OWN, peers, none, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, none, NULL);
   assert_carried (r, KEY_B, "10.99.0.0/24");
   g_assert_cmpuint (g_hash_table_size (r), ==, 1);
   g_hash_table_unref (r);
 
   /* NULL connected set: the same. */
-  r = nb_route_peers_compute (routes, OWN, peers, NULL, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, NULL, NULL);
   assert_carried (r, KEY_B, "10.99.0.0/24");
   g_hash_table_unref (r);
 
   /* Connected beats metric. */
   g_hash_table_remove_all (none);
   g_hash_table_add (none, (gpointer) KEY_A);
-  r = nb_route_peers_compute (routes, OWN, peers, none, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, none, NULL);
   assert_carried (r, KEY_A, "10.99.0.0/24");
   assert_carried (r, KEY_B, "");
   g_hash_table_unref (r);
 
-  r = nb_route_peers_compute (routes, OWN, peers, only_b, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, only_b, NULL);
   assert_carried (r, KEY_B, "10.99.0.0/24");
   g_hash_table_unref (r);
 
   /* Among connected ones: metric, then key (C > B). */
-  r = nb_route_peers_compute (routes, OWN, peers, b_and_c, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, b_and_c, NULL);
   assert_carried (r, KEY_B, "10.99.0.0/24");
   assert_carried (r, KEY_C, "");
   g_hash_table_unref (r);
 
-  r = nb_route_peers_compute (routes, OWN, peers, all, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, all, NULL);
   assert_carried (r, KEY_B, "10.99.0.0/24");
   g_assert_cmpuint (g_hash_table_size (r), ==, 1);
   g_hash_table_unref (r);
 
   /* B leaves the map: C (metric 100) over A (200). */
   g_ptr_array_remove_index (peers, 1);
-  r = nb_route_peers_compute (routes, OWN, peers, none, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, none, NULL);
   assert_carried (r, KEY_A, "10.99.0.0/24"); /* A is connected */
   g_hash_table_unref (r);
-  r = nb_route_peers_compute (routes, OWN, peers, NULL, NB_ROUTE_PEERS_NONE);
+  r = nb_route_peers_compute (routes, OWN, peers, NULL, NULL);
   assert_carried (r, KEY_C, "10.99.0.0/24");
   g_hash_table_unref (r);
 }
@@ -222,8 +270,8 @@ test_order_independent (void)
   g_ptr_array_add (forward, route_new ("x3", "10.1.0.0/16", KEY_B, 5, NULL));
   for (guint i = forward->len; i > 0; i--)
     g_ptr_array_add (backward, nb_route_copy (forward->pdata[i - 1]));
-  r1 = nb_route_peers_compute (forward, OWN, NULL, NULL, NB_ROUTE_PEERS_NONE);
-  r2 = nb_route_peers_compute (backward, OWN, NULL, NULL, NB_ROUTE_PEERS_NONE);
+  r1 = nb_route_peers_compute (forward, OWN, NULL, NULL, NULL);
+  r2 = nb_route_peers_compute (backward, OWN, NULL, NULL, NULL);
   assert_carried (r1, KEY_A, "10.2.0.0/16");
   assert_carried (r1, KEY_B, "10.1.0.0/16");
   assert_carried (r2, KEY_A, "10.2.0.0/16");
@@ -257,6 +305,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/route-peers/basic", test_basic);
   g_test_add_func ("/route-peers/empty", test_empty);
+  g_test_add_func ("/route-peers/choose-exit", test_choose_exit);
   g_test_add_func ("/route-peers/high-availability", test_high_availability);
   g_test_add_func ("/route-peers/order-independent", test_order_independent);
   g_test_add_func ("/route-peers/extend-peer", test_extend_peer);
