@@ -150,7 +150,8 @@ route_set_end (RouteSet *set)
 }
 
 static void
-add_routes (RouteSet *set, const NbNetworkMap *map, const NbNmIpParams *params, guint *n_exit)
+add_routes (RouteSet *set, const NbNetworkMap *map, const NbNmIpParams *params, guint *n_exit,
+            gboolean *default_route)
 {
   /* The own prefix route (the kernel adds it with the address) covers the
    * overlay network. */
@@ -161,15 +162,19 @@ add_routes (RouteSet *set, const NbNetworkMap *map, const NbNmIpParams *params, 
 
       if (r->network == NULL || !cidr_parse (r->network, &c) || c.family != set->family)
         continue;
-      if (r->skip_auto_apply)
-        continue;
       if (params->own_key != NULL && g_strcmp0 (r->peer, params->own_key) == 0)
         continue;
       if (c.prefix == 0)
         {
-          (*n_exit)++;
+          /* The exit node's route is a default route: never-default off. */
+          if (params->exit_net_id != NULL && g_strcmp0 (r->net_id, params->exit_net_id) == 0)
+            *default_route = TRUE;
+          else
+            (*n_exit)++;
           continue;
         }
+      if (r->skip_auto_apply)
+        continue;
       if (cidr_covers (set->own, &c))
         continue;
       route_set_add (set, c, r->metric > 0 && r->metric <= G_MAXUINT32 ? (guint32) r->metric : 0);
@@ -294,7 +299,7 @@ build_family (const NbNetworkMap *map, const NbNmIpParams *params, const Cidr *o
     }
 
   route_set_init (&routes, own->family, own);
-  add_routes (&routes, map, params, &out->n_exit_routes);
+  add_routes (&routes, map, params, &out->n_exit_routes, v4 ? &out->default4 : &out->default6);
   route_list = route_set_end (&routes);
   if (routes.n > 0)
     g_variant_builder_add (&dict, "{sv}", v4 ? NM_VPN_PLUGIN_IP4_CONFIG_ROUTES : NM_VPN_PLUGIN_IP6_CONFIG_ROUTES,
@@ -305,7 +310,7 @@ build_family (const NbNetworkMap *map, const NbNmIpParams *params, const Cidr *o
   add_dns (&dict, map, own->family, v4 ? &out->n_skipped_dns : NULL);
 
   g_variant_builder_add (&dict, "{sv}", v4 ? NM_VPN_PLUGIN_IP4_CONFIG_NEVER_DEFAULT : NM_VPN_PLUGIN_IP6_CONFIG_NEVER_DEFAULT,
-                         g_variant_new_boolean (TRUE));
+                         g_variant_new_boolean (!(v4 ? out->default4 : out->default6)));
   return g_variant_ref_sink (g_variant_builder_end (&dict));
 }
 

@@ -17,15 +17,17 @@
  *           shadowed by the local table and so does nothing).
  *   ip4     address + prefix from PeerConfig.address; routes: map routes
  *           with an IPv4 network (not domain routes, not ones routed by
- *           ourselves, not skip_auto_apply, not /0: an exit node needs a
- *           choice the settings do not offer, so never-default is always
- *           TRUE and /0 routes are counted in n_exit_routes), then every
+ *           ourselves, not skip_auto_apply, not /0), then every
  *           peer's allowed IP that the own prefix does not already cover;
  *           duplicates dropped. dns: IPv4 nameservers on port 53 of every
  *           nameserver group (other ports cannot be expressed to NM and are
  *           counted in n_skipped_dns). domains: a group's domains as search
  *           domains when search is enabled for it, else as routing-only
  *           domains ("~example.com", NetworkManager's notation).
+ *           never-default: TRUE, unless the map has a /0 route of this
+ *           family with the exit node's network ID (params->exit_net_id,
+ *           the engine's choice): then NetworkManager makes the tunnel the
+ *           default route. Other /0 routes are counted in n_exit_routes.
  *   ip6     the same for PeerConfig.address_v6, when there is one.
  * Custom zones (peer names under the NetBird domain) need NetBird's local
  * resolver, which this client does not run; they are not passed on.
@@ -51,13 +53,16 @@ typedef struct {
   guint         mtu;          /* 0: the map's (PeerConfig.mtu) */
   const char   *own_key;      /* nullable: routes whose routing peer is us are skipped */
   GInetAddress *gateway;      /* nullable: the own IPv4 address stands in */
+  const char   *exit_net_id;  /* nullable: the exit node in use (nb_engine_get_exit_node()) */
 } NbNmIpParams;
 
 typedef struct {
   GVariant *config;           /* a{sv}, never NULL on success */
   GVariant *ip4;              /* a{sv}, NULL without an IPv4 address */
   GVariant *ip6;              /* a{sv}, NULL without an IPv6 address */
-  guint     n_exit_routes;    /* /0 routes left out (exit nodes) */
+  guint     n_exit_routes;    /* /0 routes left out (exit nodes not in use) */
+  gboolean  default4;         /* never-default is FALSE for IPv4 */
+  gboolean  default6;         /* ... for IPv6 */
   guint     n_skipped_dns;    /* nameservers NM cannot take (port, family) */
 } NbNmIpConfig;
 

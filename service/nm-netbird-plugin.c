@@ -133,6 +133,7 @@ struct _Session {
   char *management_url;
   char *interface_name;
   char *hostname;
+  char *exit_node;               /* vpn.data exit-node (NULL: auto) */
   char *log_level;
   char *state_dir;
   char *setup_key;              /* secret: wiped */
@@ -203,6 +204,7 @@ session_clear (Session *s)
   g_free (s->management_url);
   g_free (s->interface_name);
   g_free (s->hostname);
+  g_free (s->exit_node);
   g_free (s->log_level);
   g_free (s->state_dir);
 }
@@ -401,6 +403,7 @@ session_send_config (Session *s, const NbNetworkMap *map)
     .mtu = s->mtu,
     .own_key = s->engine ? nb_engine_get_public_key (s->engine) : NULL,
     .gateway = s->gateway,
+    .exit_net_id = s->engine ? nb_engine_get_exit_node (s->engine) : NULL,
   };
 
   if (map == NULL || s->stopping)
@@ -419,7 +422,11 @@ session_send_config (Session *s, const NbNetworkMap *map)
           || (s->sent_ip6 != NULL && cfg.ip6 != NULL && g_variant_equal (s->sent_ip6, cfg.ip6))))
     return;
   if (cfg.n_exit_routes > 0)
-    g_message ("%u exit-node route(s) not applied (no exit node is selected)", cfg.n_exit_routes);
+    g_message ("%u exit-node route(s) not applied (not the exit node in use)", cfg.n_exit_routes);
+  if (cfg.default4 || cfg.default6)
+    g_message ("exit node %s: the tunnel becomes the default route (%s%s%s)", params.exit_net_id,
+               cfg.default4 ? "IPv4" : "", cfg.default4 && cfg.default6 ? ", " : "",
+               cfg.default6 ? "IPv6" : "");
   if (cfg.n_skipped_dns > 0)
     g_message ("%u nameserver(s) not passed to NetworkManager (port other than 53 or no address of that family)",
                cfg.n_skipped_dns);
@@ -568,6 +575,7 @@ session_start_engine (Session *s)
   config.management_url = g_strdup (s->management_url);
   config.state_dir = g_strdup (s->state_dir);
   config.hostname = g_strdup (s->hostname);
+  config.exit_node = g_strdup (s->exit_node);
   config.listen_port = (guint16) s->listen_port;
   /* Our copy stays until the start succeeded: "auto" may start again
    * with wireguard-go. */
@@ -977,6 +985,7 @@ plugin_connect (NMVpnServicePlugin *plugin, NMConnection *connection, GError **e
   s->management_url = g_strdup (data_item (s_vpn, NM_NETBIRD_KEY_MANAGEMENT_URL, NM_NETBIRD_DEFAULT_MANAGEMENT_URL));
   s->interface_name = g_strdup (data_item (s_vpn, NM_NETBIRD_KEY_INTERFACE_NAME, NM_NETBIRD_DEFAULT_INTERFACE_NAME));
   s->hostname = g_strdup (data_item (s_vpn, NM_NETBIRD_KEY_HOSTNAME, NULL));
+  s->exit_node = g_strdup (data_item (s_vpn, NM_NETBIRD_KEY_EXIT_NODE, NULL));
   s->log_level = g_strdup (data_item (s_vpn, NM_NETBIRD_KEY_LOG_LEVEL, "info"));
   v = data_item (s_vpn, NM_NETBIRD_KEY_LISTEN_PORT, NULL);
   s->listen_port = v && g_ascii_string_to_unsigned (v, 10, 0, 65535, &n, NULL) ? (guint) n : NM_NETBIRD_DEFAULT_LISTEN_PORT;

@@ -27,17 +27,7 @@ BEHIND=10.99.0.2	# a host behind b
 
 nb_engine_standard_setup nb_topo_lan
 # b's side of the routed network: rt0 (ROUTER) <-> lanb's eth0 (BEHIND).
-net_behind_b() {
-	nb_netns_add lanb || return 1
-	ip -n "$NB_PEER2" link add rt0 type veth peer name eth0 netns lanb || return 1
-	ip -n "$NB_PEER2" addr add "$ROUTER/24" dev rt0 || return 1
-	ip -n "$NB_PEER2" link set rt0 up || return 1
-	ip -n lanb addr add "$BEHIND/24" dev eth0 || return 1
-	ip -n lanb link set eth0 up || return 1
-	ip -n lanb route add default via "$ROUTER" || return 1
-	ip netns exec "$NB_PEER2" sysctl -qw net.ipv4.ip_forward=1
-}
-net_behind_b || nb_die "the network behind b"
+nb_net_behind "$NB_PEER2" rt0 "$ROUTER" lanb "$BEHIND" "$ROUTER" || nb_die "the network behind b"
 
 nb_engine_start a "$NB_PEER1"
 nb_engine_start b "$NB_PEER2"

@@ -58,6 +58,24 @@ nb_net_attach() {
 }
 
 # nb_net_host NS ADDR: a new namespace on the hub.
+# nb_net_behind NS LINK ADDR STUB STUB_ADDR [STUB_GW]: a network behind
+# NS: namespace STUB linked to NS by a veth (LINK in NS with ADDR/24, eth0
+# in STUB with STUB_ADDR/24, STUB's default route via STUB_GW when given),
+# and NS forwarding.
+nb_net_behind() {
+	local ns=$1 link=$2 addr=$3 stub=$4 stub_addr=$5 stub_gw=${6:-}
+	nb_netns_add "$stub" || return 1
+	ip -n "$ns" link add "$link" type veth peer name eth0 netns "$stub" || return 1
+	ip -n "$ns" addr add "$addr/24" dev "$link" || return 1
+	ip -n "$ns" link set "$link" up || return 1
+	ip -n "$stub" addr add "$stub_addr/24" dev eth0 || return 1
+	ip -n "$stub" link set eth0 up || return 1
+	if [ -n "$stub_gw" ]; then
+		ip -n "$stub" route add default via "$stub_gw" || return 1
+	fi
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+}
+
 nb_net_host() {
 	nb_netns_add "$1" || return 1
 	nb_net_attach "$1" "$2"

@@ -301,6 +301,59 @@ test_no_address (void)
   g_assert_error (error, NB_NM_IP_CONFIG_ERROR, NB_NM_IP_CONFIG_ERROR_INVALID);
 }
 
+/* The exit node in use: its /0 makes NetworkManager's default route
+ * (never-default off) and is not among the routes; another /0 is not. */
+static void
+test_exit_node (void)
+{
+  g_autoptr (NbNetworkMap) map = sample_map ();
+  NbNmIpParams params = { .tundev = "wt0", .own_key = own_key, .exit_net_id = "exit-b" };
+  gboolean b;
+
+  for (guint i = 0; i < map->routes->len; i++)
+    {
+      NbRoute *r = map->routes->pdata[i];
+
+      if (g_strcmp0 (r->network, "0.0.0.0/0") == 0)
+        r->net_id = g_strdup ("exit-b");
+    }
+  add_route (map, "::/0", peer_key[1], FALSE, NULL);
+  ((NbRoute *) map->routes->pdata[map->routes->len - 1])->net_id = g_strdup ("exit-b");
+  map->own->address_v6 = g_strdup ("fd00:4e42::5/64");
+
+  {
+    g_auto (NbNmIpConfig) cfg = { 0 };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GVariant) routes = NULL;
+
+    g_assert_true (nb_nm_ip_config_build (map, &params, &cfg, &error));
+    g_assert_true (cfg.default4);
+    g_assert_true (cfg.default6);
+    g_assert_cmpuint (cfg.n_exit_routes, ==, 0);
+    g_assert_true (g_variant_lookup (cfg.ip4, NM_VPN_PLUGIN_IP4_CONFIG_NEVER_DEFAULT, "b", &b));
+    g_assert_false (b);
+    g_assert_true (g_variant_lookup (cfg.ip6, NM_VPN_PLUGIN_IP6_CONFIG_NEVER_DEFAULT, "b", &b));
+    g_assert_false (b);
+    routes = g_variant_lookup_value (cfg.ip4, NM_VPN_PLUGIN_IP4_CONFIG_ROUTES, G_VARIANT_TYPE ("aau"));
+    g_assert_cmpuint (g_variant_n_children (routes), ==, 2);   /* no /0 among them */
+  }
+
+  params.exit_net_id = "another";
+  {
+    g_auto (NbNmIpConfig) cfg = { 0 };
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (nb_nm_ip_config_build (map, &params, &cfg, &error));
+    g_assert_false (cfg.default4);
+    g_assert_false (cfg.default6);
+    g_assert_cmpuint (cfg.n_exit_routes, ==, 2);
+    g_assert_true (g_variant_lookup (cfg.ip4, NM_VPN_PLUGIN_IP4_CONFIG_NEVER_DEFAULT, "b", &b));
+    g_assert_true (b);
+    g_assert_true (g_variant_lookup (cfg.ip6, NM_VPN_PLUGIN_IP6_CONFIG_NEVER_DEFAULT, "b", &b));
+    g_assert_true (b);
+  }
+}
+
 /* A map without routes, peers or DNS: just the address. */
 static void
 test_minimal (void)
@@ -333,5 +386,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-ip-config/ipv6", test_ipv6);
   g_test_add_func ("/nm-ip-config/no-address", test_no_address);
   g_test_add_func ("/nm-ip-config/minimal", test_minimal);
+  g_test_add_func ("/nm-ip-config/exit-node", test_exit_node);
   return g_test_run ();
 }
