@@ -14,6 +14,7 @@ PACKAGES="
   libgtk-3-dev libnma-dev libjson-glib-dev libgtk-4-bin gnome-keyring libsecret-tools xdotool
   network-manager dbus dbus-bin wireguard-go wireguard-tools coturn iperf3
   nftables iproute2 iputils-ping socat procps xvfb xauth python3-gi gir1.2-glib-2.0 jq
+  bind9-dnsutils
   nodejs
 "
 
