@@ -21,6 +21,10 @@
  * this. */
 #define DEPRECATED_REMOTE_PEERS_VERSION { 0, 29, 3 }
 
+/* NetBird's peer records: type A (RFC 1035), TTL 300 s. */
+#define PEER_RECORD_TYPE_A  1
+#define PEER_RECORD_TTL     300
+
 typedef struct {
   NbDevnetMgmt *owner; /* not a reference: streams die with the owner */
   NbGrpcServerCall *call;
@@ -482,6 +486,46 @@ add_routes (NbDevnetMgmt *self, Arena *a, Management__NetworkMap *map)
   map->n_routes = n;
 }
 
+/* NetBird's DNS for the peers: the service on, no nameserver groups (devnet
+ * has none) and one custom zone, the network's DNS domain, with an A record
+ * for every registered peer. NetBird's zone holds the receiving peer and
+ * every peer it may connect to, with a Sync stream or not; in devnet every
+ * peer may connect to every other. No zone without a DNS domain, as
+ * NetBird. */
+static Management__DNSConfig *
+build_dns_config (NbDevnetMgmt *self, Arena *a, GPtrArray *peers)
+{
+  Management__DNSConfig *dns = ARENA_NEW (a, Management__DNSConfig, MANAGEMENT__DNSCONFIG__INIT);
+  const char *domain = nb_devnet_state_get_dns_domain (self->state);
+  Management__CustomZone *zone;
+
+  dns->serviceenable = TRUE;
+  if (domain == NULL || *domain == '\0' || peers->len == 0)
+    return dns;
+
+  zone = ARENA_NEW (a, Management__CustomZone, MANAGEMENT__CUSTOM_ZONE__INIT);
+  zone->domain = g_str_has_suffix (domain, ".") ? arena_strdup (a, domain) : arena_printf (a, "%s.", domain);
+  zone->n_records = peers->len;
+  zone->records = (Management__SimpleRecord **) arena_array (a, peers->len);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      const NbDevnetPeer *peer = peers->pdata[i];
+      Management__SimpleRecord *record =
+        ARENA_NEW (a, Management__SimpleRecord, MANAGEMENT__SIMPLE_RECORD__INIT);
+
+      record->name = peer_fqdn (self, a, peer);
+      record->type = PEER_RECORD_TYPE_A;
+      record->class_ = arena_strdup (a, "IN");
+      record->ttl = PEER_RECORD_TTL;
+      record->rdata = arena_add (a, nb_devnet_peer_ip_string (peer));
+      zone->records[i] = record;
+    }
+  dns->n_customzones = 1;
+  dns->customzones = (Management__CustomZone **) arena_array (a, 1);
+  dns->customzones[0] = zone;
+  return dns;
+}
+
 /* The whole map for @peer, as SyncResponse fields. */
 static void
 fill_map (NbDevnetMgmt *self, Arena *a, Management__SyncResponse *resp, const NbDevnetPeer *peer,
@@ -505,6 +549,7 @@ fill_map (NbDevnetMgmt *self, Arena *a, Management__SyncResponse *resp, const Nb
   map->remotepeers = remote;
   map->remotepeersisempty = n == 0;
   add_routes (self, a, map);
+  map->dnsconfig = build_dns_config (self, a, peers);
 
   resp->peerconfig = map->peerconfig;
   resp->networkmap = map;

@@ -36,6 +36,11 @@
  *   peer, the routing peer included, as NetBird's Route messages: ID,
  *   Network, NetworkType (1 IPv4, 2 IPv6), Peer (the routing peer's key),
  *   Metric, Masquerade, NetID; no domain routes, no route firewall rules.
+ *   DNSConfig, as NetBird's for the peers: ServiceEnable, no nameserver
+ *   groups, one CustomZone {Domain = "<dns domain>." (trailing dot),
+ *   Records = for every registered peer, the receiving one included, an A
+ *   record {Name = its fqdn, Type 1, Class "IN", TTL 300, RData = its
+ *   address}, ordered by address}.
  *   No firewall rules are sent and
  *   firewallRulesIsEmpty stays false, which NetBird clients read as "allow
  *   all" (the default All-to-All policy). A newer Sync of the same peer ends

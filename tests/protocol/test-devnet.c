@@ -50,6 +50,39 @@ csv_contains (const char *csv, const char *item)
   return g_strv_contains ((const char *const *) items, item);
 }
 
+/* The peers' DNS zone of a "sync" event's map, as NetBird's management
+ * sends it: the service on, no nameserver groups, one zone "netbird.test."
+ * with exactly the A records @first_label, @first_ip, ... (NULL terminated;
+ * in address order, the order devnet sends). */
+static void
+assert_peer_zone (const char *line, const char *first_label, ...)
+{
+  g_autoptr (GPtrArray) records = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *zone = NULL;
+  g_autofree char *expected = NULL;
+  const char *label;
+  va_list ap;
+
+  va_start (ap, first_label);
+  for (label = first_label; label != NULL; label = va_arg (ap, const char *))
+    {
+      const char *ip = va_arg (ap, const char *);
+
+      g_ptr_array_add (records, g_strdup_printf ("netbird.test.>%s.netbird.test|1|IN|300|%s", label, ip));
+    }
+  va_end (ap);
+  g_ptr_array_add (records, NULL);
+
+  assert_json (line, "hasDns", "true");
+  assert_json (line, "dnsServiceEnable", "true");
+  assert_json (line, "nNameServerGroups", "0");
+  assert_json (line, "nZones", "1");
+  zone = g_strdup_printf ("netbird.test.|false|false|%u", records->len - 1);
+  assert_json (line, "zones", zone);
+  expected = g_strjoinv (",", (char **) records->pdata);
+  assert_json (line, "zoneRecords", expected);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The node client */
 
@@ -539,6 +572,9 @@ test_sync_map_push (void)
   assert_json (first, "nDeprecated", "0"); /* client 0.60.0 */
   alice_serial = json_int (first, "serial");
   g_assert_cmpuint (alice_serial, ==, 2);
+  /* Her own name too (NetBird's zone has every peer); carol has no Sync
+   * stream (offline) and is in it all the same. */
+  assert_peer_zone (first, "alice", "100.64.0.1", "carol", "100.64.0.2", NULL);
 
   /* bob registers: alice's stream gets a new map with him. */
   b = login ("bob", setup_key);
@@ -554,6 +590,8 @@ test_sync_map_push (void)
   g_assert_nonnull (strstr (pushed, "100.64.0.3/32"));
   fqdns = json_get (pushed, "remoteFqdns");
   g_assert_true (csv_contains (fqdns, "bob.netbird.test"));
+  /* His registration adds his name. */
+  assert_peer_zone (pushed, "alice", "100.64.0.1", "carol", "100.64.0.2", "bob", "100.64.0.3", NULL);
 
   /* Another host called "bob" gets a unique name. */
   bob2 = new_peer (client, "bob2");
@@ -564,6 +602,8 @@ test_sync_map_push (void)
   g_free (fqdns);
   fqdns = json_get (bob2_map, "remoteFqdns");
   g_assert_true (csv_contains (fqdns, "bob-0-4.netbird.test"));
+  assert_peer_zone (bob2_map, "alice", "100.64.0.1", "carol", "100.64.0.2", "bob", "100.64.0.3", "bob-0-4",
+                    "100.64.0.4", NULL);
   alice_serial = json_int (bob2_map, "serial");
 
   /* bob syncs too, as an old client: that one also gets the deprecated
@@ -572,6 +612,8 @@ test_sync_map_push (void)
   bob_sync = client_wait (client, "event", "sync", "peer", "bob", "n", "0", NULL);
   assert_json (bob_sync, "nRemote", "3");
   assert_json (bob_sync, "nDeprecated", "3");
+  assert_peer_zone (bob_sync, "alice", "100.64.0.1", "carol", "100.64.0.2", "bob", "100.64.0.3", "bob-0-4",
+                    "100.64.0.4", NULL);
   g_free (pushed);
   pushed = client_wait (client, "event", "sync", "peer", "alice", "n", "3", NULL);
   g_assert_cmpint (json_int (pushed, "serial"), ==, alice_serial + 1);
@@ -785,11 +827,17 @@ test_remove_peer_live (void)
   keys = json_get (alice_map, "remoteKeys");
   g_assert_false (csv_contains (keys, bob));
   g_assert_true (csv_contains (keys, carol));
+  /* His name is gone with him. */
+  assert_peer_zone (alice_map, "alice", "100.64.0.1", "carol", "100.64.0.2", "bob-0-4", "100.64.0.4", NULL);
 
-  /* bob's own stream: NetBird's farewell (empty map), then OK. */
+  /* bob's own stream: NetBird's farewell (empty map, empty DNSConfig: the
+   * service off, no zone), then OK. */
   bob_farewell = client_wait (client, "event", "sync", "peer", "bob", "n", "1", NULL);
   assert_json (bob_farewell, "remoteIsEmpty", "true");
   assert_json (bob_farewell, "nRemote", "0");
+  assert_json (bob_farewell, "hasDns", "true");
+  assert_json (bob_farewell, "dnsServiceEnable", "false");
+  assert_json (bob_farewell, "nZones", "0");
   bob_end = client_wait (client, "event", "syncEnd", "peer", "bob", NULL);
   assert_json (bob_end, "code", "0");
 
@@ -881,6 +929,9 @@ test_restart (void)
   keys = json_get (s, "remoteKeys");
   g_assert_false (csv_contains (keys, bob));
   g_assert_true (csv_contains (keys, alice));
+  /* Only frank is online; the zone still names every registered peer. */
+  assert_peer_zone (s, "alice", "100.64.0.1", "carol", "100.64.0.2", "bob-0-4", "100.64.0.4", "frank",
+                    "100.64.0.5", NULL);
 }
 
 static void

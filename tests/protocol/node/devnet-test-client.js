@@ -37,7 +37,8 @@
 //   signalSendRaw {tag, bytes}        raw bytes as one stream message
 //   signalClose {tag}                 half-close the stream
 //   rawUnary {path, bytes}            any path, raw request bytes
-// Every answer has "ok"; failures have "code" and "details".
+// Every answer has "ok"; failures have "code" and "details". A "sync"
+// event with a map also flattens its DNSConfig (see flattenDns).
 'use strict';
 
 const path = require('path');
@@ -214,6 +215,22 @@ function flattenRemote(list, prefix, o) {
   o['n' + prefix[0].toUpperCase() + prefix.slice(1)] = list.length;
 }
 
+// DNSConfig: hasDns, dnsServiceEnable, nNameServerGroups, nZones, zones =
+// "Domain|SearchDomainDisabled|NonAuthoritative|nRecords" and zoneRecords =
+// "Domain>Name|Type|Class|TTL|RData" over every zone, comma-separated.
+function flattenDns(dns, o) {
+  o.hasDns = !!dns;
+  if (!dns) return;
+  const zones = dns.CustomZones || [];
+  o.dnsServiceEnable = dns.ServiceEnable;
+  o.nNameServerGroups = (dns.NameServerGroups || []).length;
+  o.nZones = zones.length;
+  o.zones = zones.map((z) =>
+    [z.Domain, z.SearchDomainDisabled, z.NonAuthoritative, (z.Records || []).length].join('|')).join(',');
+  o.zoneRecords = zones.flatMap((z) => (z.Records || []).map((r) =>
+    z.Domain + '>' + [r.Name, r.Type, r.Class, r.TTL, r.RData].join('|'))).join(',');
+}
+
 function grpcError(err, o) {
   o.ok = false;
   o.code = err.code;
@@ -301,6 +318,7 @@ const handlers = {
           // comma-separated.
           o.routes = (sr.NetworkMap.Routes || []).map((r) =>
             [r.Network, r.Peer, r.Metric, r.Masquerade, r.NetID, r.NetworkType, r.skipAutoApply].join('|')).join(',');
+          flattenDns(sr.NetworkMap.DNSConfig, o);
         }
         o.nDeprecated = (sr.remotePeers || []).length;
         o.topRemoteIsEmpty = sr.remotePeersIsEmpty;
