@@ -196,9 +196,27 @@ add_routes (RouteSet *set, const NbNetworkMap *map, const NbNmIpParams *params, 
     }
 }
 
-/* Nameservers of one family and the domains of every group. */
+/* A custom zone's domain as NetworkManager takes it: no trailing dot, "~"
+ * for a routing-only domain; NULL for the root. */
+static char *
+zone_domain (const NbCustomZone *zone)
+{
+  g_autofree char *domain = g_strdup (zone->domain ? zone->domain : "");
+  gsize len = strlen (domain);
+
+  while (len > 0 && domain[len - 1] == '.')
+    domain[--len] = '\0';
+  if (len == 0)
+    return NULL;
+  return zone->search_domain_disabled ? g_strconcat ("~", domain, NULL) : g_steal_pointer (&domain);
+}
+
+/* Nameservers of one family and the domains of every group; first our
+ * own resolver of the peer names (params->dns_server) with the zones'
+ * domains. */
 static void
-add_dns (GVariantBuilder *dict, const NbNetworkMap *map, GSocketFamily family, guint *n_skipped)
+add_dns (GVariantBuilder *dict, const NbNetworkMap *map, const NbNmIpParams *params,
+         GSocketFamily family, guint *n_skipped)
 {
   GVariantBuilder servers, domains;
   gboolean any_server = FALSE, any_domain = FALSE;
@@ -209,6 +227,34 @@ add_dns (GVariantBuilder *dict, const NbNetworkMap *map, GSocketFamily family, g
     return;
   g_variant_builder_init (&servers, family == G_SOCKET_FAMILY_IPV4 ? G_VARIANT_TYPE ("au") : G_VARIANT_TYPE ("aay"));
   g_variant_builder_init (&domains, G_VARIANT_TYPE ("as"));
+
+  if (params->dns_server != NULL && g_inet_address_get_family (params->dns_server) == family
+      && map->dns->custom_zones->len > 0)
+    {
+      g_hash_table_add (seen_servers, g_inet_address_to_string (params->dns_server));
+      if (family == G_SOCKET_FAMILY_IPV4)
+        {
+          guint32 v;
+          memcpy (&v, g_inet_address_to_bytes (params->dns_server), 4);
+          g_variant_builder_add (&servers, "u", v);
+        }
+      else
+        g_variant_builder_add_value (&servers, bytes16 (g_inet_address_to_bytes (params->dns_server)));
+      any_server = TRUE;
+      for (guint i = 0; i < map->dns->custom_zones->len; i++)
+        {
+          char *entry = zone_domain (map->dns->custom_zones->pdata[i]);
+
+          if (entry == NULL || g_hash_table_contains (seen, entry))
+            {
+              g_free (entry);
+              continue;
+            }
+          g_variant_builder_add (&domains, "s", entry);
+          g_hash_table_add (seen, entry);
+          any_domain = TRUE;
+        }
+    }
 
   for (guint i = 0; i < map->dns->nameserver_groups->len; i++)
     {
@@ -307,7 +353,7 @@ build_family (const NbNetworkMap *map, const NbNmIpParams *params, const Cidr *o
   else
     g_variant_unref (g_variant_ref_sink (route_list));
 
-  add_dns (&dict, map, own->family, v4 ? &out->n_skipped_dns : NULL);
+  add_dns (&dict, map, params, own->family, v4 ? &out->n_skipped_dns : NULL);
 
   g_variant_builder_add (&dict, "{sv}", v4 ? NM_VPN_PLUGIN_IP4_CONFIG_NEVER_DEFAULT : NM_VPN_PLUGIN_IP6_CONFIG_NEVER_DEFAULT,
                          g_variant_new_boolean (!(v4 ? out->default4 : out->default6)));

@@ -29,8 +29,10 @@
  *           the engine's choice): then NetworkManager makes the tunnel the
  *           default route. Other /0 routes are counted in n_exit_routes.
  *   ip6     the same for PeerConfig.address_v6, when there is one.
- * Custom zones (peer names under the NetBird domain) need NetBird's local
- * resolver, which this client does not run; they are not passed on.
+ *           With custom zones (the peer names) and params->dns_server
+ *           (the engine's resolver of them, dns-server.h), that server
+ *           comes first, and each zone's domain is a search domain, or
+ *           routing-only when the zone disables search.
  */
 #pragma once
 
@@ -54,6 +56,7 @@ typedef struct {
   const char   *own_key;      /* nullable: routes whose routing peer is us are skipped */
   GInetAddress *gateway;      /* nullable: the own IPv4 address stands in */
   const char   *exit_net_id;  /* nullable: the exit node in use (nb_engine_get_exit_node()) */
+  GInetAddress *dns_server;   /* nullable: our resolver of the peer names (port 53) */
 } NbNmIpParams;
 
 typedef struct {

@@ -405,6 +405,11 @@ session_send_config (Session *s, const NbNetworkMap *map)
     .gateway = s->gateway,
     .exit_net_id = s->engine ? nb_engine_get_exit_node (s->engine) : NULL,
   };
+  GInetSocketAddress *dns = s->engine ? nb_engine_get_dns_address (s->engine) : NULL;
+
+  /* NetworkManager takes DNS servers on port 53 only. */
+  if (dns != NULL && g_inet_socket_address_get_port (dns) == 53)
+    params.dns_server = g_inet_socket_address_get_address (dns);
 
   if (map == NULL || s->stopping)
     return;

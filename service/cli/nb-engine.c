@@ -16,6 +16,7 @@
  *     --no-direct             --interface-blacklist LIST ("" = none)
  *     --ca-file PEM           --hostname NAME          --stats-interval MS (2000)
  *     --no-address            --exit-node ID|auto|none (auto)
+ *     --dns-port N (53)       --no-dns
  *
  * stdout, one object per line, each with "event" and "t_ms" (ms since
  * start): started, peer, peer-removed, service, status (on SIGUSR1),
@@ -68,6 +69,8 @@ static char *opt_hostname;
 static gint opt_stats_interval = NB_ENGINE_DEFAULT_STATS_INTERVAL_MS;
 static gboolean opt_no_address;
 static char *opt_exit_node;
+static gint opt_dns_port = NB_ENGINE_DNS_PORT;
+static gboolean opt_no_dns;
 
 static const GOptionEntry option_entries[] = {
   { "management-url", 0, 0, G_OPTION_ARG_STRING, &opt_management_url, "Management URL (required)", "URL" },
@@ -79,6 +82,8 @@ static const GOptionEntry option_entries[] = {
   { "wireguard-go", 0, 0, G_OPTION_ARG_FILENAME, &opt_wireguard_go, "wireguard-go program (from PATH)", "PATH" },
   { "uapi-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_uapi_dir, "UAPI socket directory (/var/run/wireguard)", "DIR" },
   { "force-relay", 0, 0, G_OPTION_ARG_NONE, &opt_force_relay, "No ICE: relay server only", NULL },
+  { "dns-port", 0, 0, G_OPTION_ARG_INT, &opt_dns_port, "Port of the peer-name resolver on the overlay address (53)", "N" },
+  { "no-dns", 0, 0, G_OPTION_ARG_NONE, &opt_no_dns, "Serve no peer names", NULL },
   { "exit-node", 0, 0, G_OPTION_ARG_STRING, &opt_exit_node, "Exit node: a route network ID, auto (management's choice) or none; the default route itself is the user's", "ID" },
   { "no-direct", 0, 0, G_OPTION_ARG_NONE, &opt_no_direct, "Always send WireGuard through the proxy", NULL },
   { "interface-blacklist", 0, 0, G_OPTION_ARG_STRING, &opt_interface_blacklist,
@@ -662,6 +667,8 @@ main (int argc, char **argv)
     return usage_error (context, "--state-dir is required");
   if (opt_listen_port < 1 || opt_listen_port > 65535)
     return usage_error (context, "--listen-port must be between 1 and 65535");
+  if (opt_dns_port < 1 || opt_dns_port > 65535)
+    return usage_error (context, "--dns-port must be between 1 and 65535");
   if (opt_stats_interval < 1)
     return usage_error (context, "--stats-interval must be a positive number of milliseconds");
   cli->ifname = g_strdup (opt_interface ? opt_interface : NB_ENGINE_DEFAULT_INTERFACE);
@@ -692,6 +699,8 @@ main (int argc, char **argv)
   config.force_relay = opt_force_relay;
   config.allow_direct = !opt_no_direct;
   config.exit_node = g_strdup (opt_exit_node);
+  config.dns_port = (guint16) opt_dns_port;
+  config.no_dns = opt_no_dns;
   config.interface_blacklist = opt_interface_blacklist ? parse_blacklist (opt_interface_blacklist) : NULL;
   config.tls_database = tls_database ? g_object_ref (tls_database) : NULL;
   if (opt_setup_key_file)

@@ -23,6 +23,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "dns-server.h"
 #include "mgmt-client.h"
 #include "nb-sodium.h"
 #include "relay-manager.h"
@@ -72,6 +73,7 @@ struct _NbEngine {
   NbNetworkMap *map;            /* the last map from Sync */
   GHashTable *routed;           /* remote key -> routed networks it carries, joined (for the log) */
   char *exit_net_id;            /* the exit node in use, or NULL */
+  NbDnsServer *dns;             /* the peer names, while the map has custom zones */
   guint map_idle_id;
 
   GCancellable *cancellable;    /* every request the engine makes; cancelled by stop */
@@ -147,6 +149,8 @@ config_copy (NbEngineConfig *dst, const NbEngineConfig *src)
   dst->allow_direct = src->allow_direct;
   dst->interface_blacklist = g_strdupv (src->interface_blacklist);
   dst->exit_node = g_strdup (src->exit_node);
+  dst->dns_port = src->dns_port ? src->dns_port : NB_ENGINE_DNS_PORT;
+  dst->no_dns = src->no_dns;
   dst->tls_database = src->tls_database ? g_object_ref (src->tls_database) : NULL;
 }
 
@@ -317,6 +321,87 @@ nb_engine_get_exit_node (NbEngine *self)
 {
   g_return_val_if_fail (NB_IS_ENGINE (self), NULL);
   return self->exit_net_id;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Peer names: management's custom zones, answered on the overlay address
+ * (the owner points the system's resolver at it). A socket that cannot be
+ * bound costs the names, not the connection. */
+
+static gboolean
+map_has_zones (const NbNetworkMap *map)
+{
+  return map != NULL && map->dns != NULL && map->dns->custom_zones->len > 0;
+}
+
+/* The overlay IPv4 address of @map, or NULL. */
+static GInetAddress *
+own_ipv4 (const NbNetworkMap *map)
+{
+  g_autofree char *text = NULL;
+  char *slash;
+  GInetAddress *address;
+
+  if (map == NULL || map->own == NULL || map->own->address == NULL)
+    return NULL;
+  text = g_strdup (map->own->address);
+  slash = strchr (text, '/');
+  if (slash != NULL)
+    *slash = '\0';
+  address = g_inet_address_new_from_string (text);
+  if (address != NULL && g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+    g_clear_object (&address);
+  return address;
+}
+
+static void
+dns_stop (NbEngine *self)
+{
+  if (self->dns == NULL)
+    return;
+  nb_dns_server_stop (self->dns);
+  g_clear_object (&self->dns);
+}
+
+static void
+dns_apply (NbEngine *self)
+{
+  g_autoptr (GInetAddress) address = NULL;
+  g_autoptr (GSocketAddress) listen = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  address = self->config.no_dns || !map_has_zones (self->map) ? NULL : own_ipv4 (self->map);
+  if (address == NULL)
+    {
+      if (self->dns != NULL)
+        g_message ("peer names: no longer served");
+      dns_stop (self);
+      return;
+    }
+  if (self->dns != NULL
+      && !g_inet_address_equal (address, g_inet_socket_address_get_address (nb_dns_server_get_local_address (self->dns))))
+    dns_stop (self);
+  text = g_inet_address_to_string (address);
+  if (self->dns == NULL)
+    {
+      listen = g_inet_socket_address_new (address, self->config.dns_port);
+      self->dns = nb_dns_server_new (G_INET_SOCKET_ADDRESS (listen), &error);
+      if (self->dns == NULL)
+        {
+          g_warning ("peer names not served on %s port %u: %s", text, self->config.dns_port, error->message);
+          return;
+        }
+      g_message ("peer names served on %s port %u", text, self->config.dns_port);
+    }
+  nb_dns_server_set_zones (self->dns, self->map->dns->custom_zones);
+}
+
+GInetSocketAddress *
+nb_engine_get_dns_address (NbEngine *self)
+{
+  g_return_val_if_fail (NB_IS_ENGINE (self), NULL);
+  return self->dns ? nb_dns_server_get_local_address (self->dns) : NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -885,6 +970,7 @@ on_mgmt_network_map (NbMgmtClient *mgmt, const NbNetworkMap *map, gpointer data)
   routes_apply (self, map);
   exit_node_choose (self);
   routes_refresh (self);
+  dns_apply (self);
   /* After "config-changed" and "peers-changed" of the same update. */
   if (self->map_idle_id == 0)
     self->map_idle_id = g_idle_add (map_idle_cb, self);
@@ -1237,6 +1323,7 @@ stop_internal (NbEngine *self)
   self->state = ENGINE_STOPPED;
   g_message ("stopping");
   exit_node_release (self);
+  dns_stop (self);
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->stats_timer_id, g_source_remove);
   g_clear_handle_id (&self->relay_wait_id, g_source_remove);
@@ -1516,6 +1603,7 @@ nb_engine_finalize (GObject *object)
   g_clear_pointer (&self->login, nb_network_map_free);
   g_clear_pointer (&self->map, nb_network_map_free);
   exit_node_release (self);
+  dns_stop (self);
   g_clear_error (&self->start_error);
   g_hash_table_unref (self->conns);
   g_hash_table_unref (self->unopened);

@@ -77,6 +77,9 @@ G_BEGIN_DECLS
 /* Peer connections open once signal is registered and the home relay is
  * up, or this long after the relay manager started without one. */
 #define NB_ENGINE_RELAY_WAIT_MS       5000
+/* Peer names (management's custom zones) are answered on the overlay
+ * address, as NetBird's client does (dns-server.h). */
+#define NB_ENGINE_DNS_PORT            53
 
 #define NB_ENGINE_ERROR (nb_engine_error_quark ())
 GQuark nb_engine_error_quark (void);
@@ -100,6 +103,9 @@ typedef struct {
   char   **interface_blacklist;/* NULL: NetBird's list */
   char    *exit_node;          /* NULL or "auto": management's choice; "none";
                                 * else a route network ID (route-peers.h) */
+  guint16  dns_port;           /* the peer-name resolver's port on the overlay
+                                * address; 0: NB_ENGINE_DNS_PORT */
+  gboolean no_dns;             /* serve no peer names */
   GTlsDatabase *tls_database;  /* NULL: the system's */
 } NbEngineConfig;
 
@@ -150,6 +156,10 @@ const NbNetworkMap *nb_engine_get_network_map (NbEngine *self);
  * to the devices they leave through (uplink.h), so that its traffic does
  * not follow the default route into the tunnel. */
 const char         *nb_engine_get_exit_node (NbEngine *self);
+/* Where the peer names are answered (the overlay IPv4 address and the
+ * DNS port) while the map has custom zones; NULL otherwise, or when the
+ * socket could not be bound (logged). */
+GInetSocketAddress *nb_engine_get_dns_address (NbEngine *self);
 /* Borrowed; NULL for an unknown key. */
 NbPeerConn       *nb_engine_get_peer_conn  (NbEngine *self, const char *key);
 /* The local network changed (NM's roaming/resume events): every peer

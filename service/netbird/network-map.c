@@ -652,8 +652,8 @@ dns_record_copy (const NbDnsRecord *record)
   return copy;
 }
 
-static void
-dns_record_free (NbDnsRecord *record)
+void
+nb_dns_record_free (NbDnsRecord *record)
 {
   g_free (record->name);
   g_free (record->record_class);
@@ -676,14 +676,14 @@ custom_zone_copy (const NbCustomZone *zone)
 
   copy->domain = g_strdup (zone->domain);
   copy->records = ptr_array_copy (zone->records, (ValueCopyFunc) dns_record_copy,
-                                  (GDestroyNotify) dns_record_free);
+                                  (GDestroyNotify) nb_dns_record_free);
   copy->search_domain_disabled = zone->search_domain_disabled;
   copy->non_authoritative = zone->non_authoritative;
   return copy;
 }
 
-static void
-custom_zone_free (NbCustomZone *zone)
+void
+nb_custom_zone_free (NbCustomZone *zone)
 {
   g_free (zone->domain);
   g_ptr_array_unref (zone->records);
@@ -705,7 +705,7 @@ dns_config_new (void)
   NbDnsConfig *dns = g_new0 (NbDnsConfig, 1);
 
   dns->nameserver_groups = g_ptr_array_new_with_free_func ((GDestroyNotify) name_server_group_free);
-  dns->custom_zones = g_ptr_array_new_with_free_func ((GDestroyNotify) custom_zone_free);
+  dns->custom_zones = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_custom_zone_free);
   return dns;
 }
 
@@ -722,7 +722,7 @@ nb_dns_config_copy (const NbDnsConfig *dns)
                                             (ValueCopyFunc) name_server_group_copy,
                                             (GDestroyNotify) name_server_group_free);
   copy->custom_zones = ptr_array_copy (dns->custom_zones, (ValueCopyFunc) custom_zone_copy,
-                                       (GDestroyNotify) custom_zone_free);
+                                       (GDestroyNotify) nb_custom_zone_free);
   return copy;
 }
 
@@ -1143,7 +1143,7 @@ convert_dns (const Management__DNSConfig *d, Ctx *ctx)
         continue;
       zone = g_new0 (NbCustomZone, 1);
       zone->domain = text_dup (z->domain);
-      zone->records = g_ptr_array_new_with_free_func ((GDestroyNotify) dns_record_free);
+      zone->records = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_dns_record_free);
       for (gsize j = 0; j < z->n_records; j++)
         {
           const Management__SimpleRecord *r = z->records[j];

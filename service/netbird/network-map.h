@@ -286,6 +286,8 @@ gboolean      nb_remote_peer_equal (const NbRemotePeer *a, const NbRemotePeer *b
 
 NbRoute *nb_route_copy (const NbRoute *route);
 void     nb_route_free (NbRoute *route);
+void     nb_dns_record_free (NbDnsRecord *record);
+void     nb_custom_zone_free (NbCustomZone *zone);
 
 NbDnsConfig *nb_dns_config_copy (const NbDnsConfig *dns);
 void         nb_dns_config_free (NbDnsConfig *dns);

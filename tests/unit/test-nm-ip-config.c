@@ -354,6 +354,106 @@ test_exit_node (void)
   }
 }
 
+static NbCustomZone *
+add_zone (NbNetworkMap *map, const char *domain, gboolean search_disabled)
+{
+  NbCustomZone *zone = g_new0 (NbCustomZone, 1);
+  NbDnsRecord *record = g_new0 (NbDnsRecord, 1);
+
+  zone->domain = g_strdup (domain);
+  zone->search_domain_disabled = search_disabled;
+  zone->records = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_dns_record_free);
+  record->name = g_strdup ("a.netbird.cloud");
+  record->type = 1;
+  record->record_class = g_strdup ("IN");
+  record->ttl = 300;
+  record->rdata = g_strdup ("100.64.0.7");
+  g_ptr_array_add (zone->records, record);
+  g_ptr_array_add (map->dns->custom_zones, zone);
+  return zone;
+}
+
+/* The IPv4 dictionary built for @map (asserted to build). */
+static GVariant *
+ip4_of (const NbNetworkMap *map, const NbNmIpParams *params)
+{
+  g_auto (NbNmIpConfig) cfg = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (nb_nm_ip_config_build (map, params, &cfg, &error));
+  g_assert_no_error (error);
+  return g_variant_ref (cfg.ip4);
+}
+
+/* The DNS servers of @ip4 as dotted text, joined by spaces. */
+static char *
+servers_of (GVariant *ip4)
+{
+  g_autoptr (GVariant) dns = g_variant_lookup_value (ip4, NM_VPN_PLUGIN_IP4_CONFIG_DNS, G_VARIANT_TYPE ("au"));
+  g_autoptr (GString) out = g_string_new (NULL);
+  const guint32 *vals;
+  gsize n;
+
+  vals = g_variant_get_fixed_array (dns, &n, sizeof (guint32));
+  for (gsize i = 0; i < n; i++)
+    {
+      char text[INET_ADDRSTRLEN];
+
+      g_string_append_printf (out, "%s%s", i ? " " : "", inet_ntop (AF_INET, &vals[i], text, sizeof text));
+    }
+  return g_strdup (out->str);
+}
+
+/* The domains of @ip4 joined by spaces. */
+static char *
+domains_of (GVariant *ip4)
+{
+  g_autofree const char **domains = NULL;
+
+  g_assert_true (g_variant_lookup (ip4, NM_VPN_PLUGIN_IP4_CONFIG_DOMAINS, "^a&s", &domains));
+  return g_strjoinv (" ", (char **) domains);
+}
+
+/* Peer names: our resolver first, the zones' domains first (search, or
+ * routing-only when the zone disables search); without a resolver, or
+ * without zones, nothing of it. */
+static void
+test_peer_names (void)
+{
+  g_autoptr (NbNetworkMap) map = sample_map ();
+  g_autoptr (GInetAddress) own = g_inet_address_new_from_string ("100.64.0.5");
+  NbNmIpParams params = { .tundev = "wt0", .own_key = own_key, .dns_server = own };
+  g_autoptr (GVariant) with_zones = NULL;
+  g_autoptr (GVariant) no_server = NULL;
+  g_autoptr (GVariant) no_zones = NULL;
+  g_autofree char *servers = NULL;
+  g_autofree char *domains = NULL;
+  g_autofree char *servers_no_zones = NULL;
+  g_autofree char *domains_no_server = NULL;
+
+  g_ptr_array_unref (map->dns->custom_zones);
+  map->dns->custom_zones = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_custom_zone_free);
+  add_zone (map, "netbird.cloud.", FALSE);
+  add_zone (map, "hidden.example", TRUE);
+
+  with_zones = ip4_of (map, &params);
+  servers = servers_of (with_zones);
+  domains = domains_of (with_zones);
+  g_assert_cmpstr (servers, ==, "100.64.0.5 100.64.0.53 10.0.0.53");
+  g_assert_cmpstr (domains, ==, "netbird.cloud ~hidden.example ~corp.example lab.example corp.example");
+
+  params.dns_server = NULL;
+  no_server = ip4_of (map, &params);
+  domains_no_server = domains_of (no_server);
+  g_assert_cmpstr (domains_no_server, ==, "~corp.example lab.example corp.example");
+
+  params.dns_server = own;
+  g_ptr_array_set_size (map->dns->custom_zones, 0);
+  no_zones = ip4_of (map, &params);
+  servers_no_zones = servers_of (no_zones);
+  g_assert_cmpstr (servers_no_zones, ==, "100.64.0.53 10.0.0.53");
+}
+
 /* A map without routes, peers or DNS: just the address. */
 static void
 test_minimal (void)
@@ -387,5 +487,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nm-ip-config/no-address", test_no_address);
   g_test_add_func ("/nm-ip-config/minimal", test_minimal);
   g_test_add_func ("/nm-ip-config/exit-node", test_exit_node);
+  g_test_add_func ("/nm-ip-config/peer-names", test_peer_names);
   return g_test_run ();
 }
