@@ -418,6 +418,13 @@ session_send_config (Session *s, const NbNetworkMap *map)
       session_fail (s, error);
       return;
     }
+  if (s->status != NULL)
+    {
+      g_autofree char *names = dns ? g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (dns)) : NULL;
+
+      nb_status_dbus_set_exit_node (s->status, params.exit_net_id);
+      nb_status_dbus_set_peer_names_server (s->status, names);
+    }
   /* The engine reports every applied map; NetworkManager needs only
    * changes (a peer's new endpoint changes nothing here). */
   if (s->configured && s->sent_config != NULL && g_variant_equal (s->sent_config, cfg.config)

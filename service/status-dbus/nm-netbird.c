@@ -178,6 +178,11 @@ format_summary (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
   g_string_append_printf (out, "Relays: %u/%u Available\n", available, relays->len);
   g_string_append_printf (out, "NetBird IP: %s\n", dash (nb_dbus_daemon_get_address (daemon)));
   g_string_append_printf (out, "Interface: %s\n", dash (nb_dbus_daemon_get_interface (daemon)));
+  /* Not in NetBird's layout: only when there is something to say. */
+  if (nb_dbus_daemon_get_exit_node (daemon)[0] != '\0')
+    g_string_append_printf (out, "Exit node: %s\n", nb_dbus_daemon_get_exit_node (daemon));
+  if (nb_dbus_daemon_get_peer_names_server (daemon)[0] != '\0')
+    g_string_append_printf (out, "Peer names: answered on %s\n", nb_dbus_daemon_get_peer_names_server (daemon));
   g_string_append_printf (out, "Quantum resistance: %s\n",
                           !nb_dbus_daemon_get_rosenpass_enabled (daemon) ? "false"
                           : nb_dbus_daemon_get_rosenpass_permissive (daemon) ? "true (permissive)"
@@ -316,6 +321,10 @@ format_json (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
   json_string (out, nb_dbus_daemon_get_public_key (daemon));
   g_string_append (out, ",\n  \"interface\": ");
   json_string (out, nb_dbus_daemon_get_interface (daemon));
+  g_string_append (out, ",\n  \"exitNode\": ");
+  json_string (out, nb_dbus_daemon_get_exit_node (daemon));
+  g_string_append (out, ",\n  \"peerNamesServer\": ");
+  json_string (out, nb_dbus_daemon_get_peer_names_server (daemon));
   g_string_append_printf (out, ",\n  \"quantumResistance\": %s,\n  \"quantumResistancePermissive\": %s\n}\n",
                           nb_dbus_daemon_get_rosenpass_enabled (daemon) ? "true" : "false",
                           nb_dbus_daemon_get_rosenpass_permissive (daemon) ? "true" : "false");

@@ -255,6 +255,8 @@ nb_status_dbus_new (GDBusConnection *connection, const char *root, NbStatusRecor
   nb_dbus_daemon_set_public_key (self->daemon, "");
   nb_dbus_daemon_set_address (self->daemon, "");
   nb_dbus_daemon_set_interface (self->daemon, "");
+  nb_dbus_daemon_set_exit_node (self->daemon, "");
+  nb_dbus_daemon_set_peer_names_server (self->daemon, "");
   update_services (self);
   g_signal_connect (self->daemon, "handle-refresh", G_CALLBACK (on_handle_refresh), self);
   nb_dbus_object_skeleton_set_daemon (self->daemon_object, self->daemon);
@@ -313,6 +315,20 @@ nb_status_dbus_set_interface (NbStatusDbus *self, const char *interface_name)
 {
   g_return_if_fail (NB_IS_STATUS_DBUS (self));
   nb_dbus_daemon_set_interface (self->daemon, str_or_empty (interface_name));
+}
+
+void
+nb_status_dbus_set_exit_node (NbStatusDbus *self, const char *net_id)
+{
+  g_return_if_fail (NB_IS_STATUS_DBUS (self));
+  nb_dbus_daemon_set_exit_node (self->daemon, str_or_empty (net_id));
+}
+
+void
+nb_status_dbus_set_peer_names_server (NbStatusDbus *self, const char *address)
+{
+  g_return_if_fail (NB_IS_STATUS_DBUS (self));
+  nb_dbus_daemon_set_peer_names_server (self->daemon, str_or_empty (address));
 }
 
 void

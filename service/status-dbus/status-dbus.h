@@ -69,6 +69,12 @@ void nb_status_dbus_set_address    (NbStatusDbus *self,
                                     const char   *address);
 void nb_status_dbus_set_interface  (NbStatusDbus *self,
                                     const char   *interface_name);
+/* The exit node's network ID (NULL or "": none). */
+void nb_status_dbus_set_exit_node  (NbStatusDbus *self,
+                                    const char   *net_id);
+/* e.g. "100.64.0.1:53" (NULL or "": no peer names served). */
+void nb_status_dbus_set_peer_names_server (NbStatusDbus *self,
+                                           const char   *address);
 /* Also passed on to nb_status_recorder_set_rosenpass(), which words the
  * peers' "Quantum resistance" with them. */
 void nb_status_dbus_set_rosenpass  (NbStatusDbus *self,

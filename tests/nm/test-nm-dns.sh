@@ -28,6 +28,8 @@ own_ip=$(ip -n "$NB_NM_NS" -4 -o addr show dev "$NB_VPN_IF" | awk '{ sub("/.*", 
 nb_log "our overlay address: $own_ip; b: $ip_b"
 [ -n "$own_ip" ] || nb_die "no address on $NB_VPN_IF"
 
+nb_check "nm-netbird status: peer names answered on $own_ip:53" \
+	eval '"$NB_STATUS_BIN" status | grep -qx "Peer names: answered on $own_ip:53"'
 nm_dns() { nb_vpn_field "$NB_VPN_CON" IP4.DNS; }
 nm_domains() { nb_vpn_field "$NB_VPN_CON" IP4.DOMAIN; }
 nb_log "NetworkManager: IP4.DNS '$(nm_dns)', IP4.DOMAIN '$(nm_domains)'"

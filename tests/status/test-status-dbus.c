@@ -376,7 +376,7 @@ test_initial_objects (Fixture *f, gconstpointer data)
   }
 
   daemon = get_all (f, ROOT "/daemon", DAEMON_IFACE);
-  g_assert_cmpuint (g_variant_n_children (daemon), ==, 12);
+  g_assert_cmpuint (g_variant_n_children (daemon), ==, 14);
   assert_prop_str (daemon, "ManagementUrl", "https://mgmt.example:443");
   assert_prop_b (daemon, "ManagementConnected", TRUE);
   assert_prop_str (daemon, "ManagementError", "");
@@ -388,6 +388,8 @@ test_initial_objects (Fixture *f, gconstpointer data)
   assert_prop_str (daemon, "Interface", "");
   assert_prop_b (daemon, "RosenpassEnabled", FALSE);
   assert_prop_b (daemon, "RosenpassPermissive", FALSE);
+  assert_prop_str (daemon, "ExitNode", "");
+  assert_prop_str (daemon, "PeerNamesServer", "");
   relays = g_variant_lookup_value (daemon, "Relays", G_VARIANT_TYPE ("a(sbs)"));
   g_assert_nonnull (relays);
   g_assert_cmpuint (g_variant_n_children (relays), ==, 1);
@@ -560,6 +562,18 @@ test_daemon (Fixture *f, gconstpointer data)
   assert_prop_b (props, "RosenpassPermissive", TRUE);
   assert_prop_b (props, "ManagementConnected", TRUE);
   assert_prop_str (props, "ManagementError", "");
+  assert_prop_str (props, "ExitNode", "");
+  assert_prop_str (props, "PeerNamesServer", "");
+  g_clear_pointer (&props, g_variant_unref);
+  nb_status_dbus_set_exit_node (f->exporter, "exit-de");
+  nb_status_dbus_set_peer_names_server (f->exporter, "100.64.0.1:53");
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE
+                      " ExitNode PeerNamesServer");
+  props = get_all (f, d, DAEMON_IFACE);
+  assert_prop_str (props, "ExitNode", "exit-de");
+  assert_prop_str (props, "PeerNamesServer", "100.64.0.1:53");
+  nb_status_dbus_set_exit_node (f->exporter, NULL);
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE " ExitNode");
 
   g_assert_cmpuint (f->refreshes, ==, 0);
   reply = call (f, d, DAEMON_IFACE, "Refresh", NULL, &error);
@@ -749,6 +763,15 @@ test_nm_netbird_detail (Fixture *f, gconstpointer data)
                    "Quantum resistance: true (permissive)\n"
                    "Peers count: 2/2 Connected\n");
   run_clear (&r);
+  /* Our lines beyond NetBird's layout, only when they say something. */
+  nb_status_dbus_set_exit_node (f->exporter, "exit-de");
+  nb_status_dbus_set_peer_names_server (f->exporter, "100.64.0.1:53");
+  flush ();
+  run_nm_netbird (f, &r, T0, short_args);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "Interface: nb0\nExit node: exit-de\nPeer names: answered on 100.64.0.1:53\n"
+                                   "Quantum resistance"));
+  run_clear (&r);
 }
 
 static void
@@ -797,6 +820,8 @@ test_nm_netbird_json (Fixture *f, gconstpointer data)
     g_assert_cmpstr (json_object_get_string_member (signal, "error"), ==, "stream closed \"x\"");
     g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (root, "relays"), "available"), ==, 1);
     g_assert_cmpstr (json_object_get_string_member (root, "publicKey"), ==, KEY_C);
+    g_assert_cmpstr (json_object_get_string_member (root, "exitNode"), ==, "");
+    g_assert_cmpstr (json_object_get_string_member (root, "peerNamesServer"), ==, "");
   }
 #else
   g_assert_nonnull (strstr (r.out, "\"publicKey\": \"" KEY_A "\""));
