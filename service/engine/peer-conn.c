@@ -34,6 +34,12 @@
 
 #define WATCHDOG_INTERVAL_MS   250
 #define SUSPECT_SILENCE_MS     1000
+/* The same for a path that has delivered nothing since it became active:
+ * ICE's checks (or the relay's peer state) have just shown it works both
+ * ways, so its silence means that the remote has not moved to it yet (its
+ * own checks complete later, seen past 1 s on a loaded machine). Judged
+ * after 1 s, both sides could flee to the relay from each other. */
+#define FRESH_SILENCE_MS       3000
 /* libnice fails a dead pair 10 s after its last consent answer; a suspect
  * path whose worker still reports connected after this is alive. */
 #define SUSPECT_RETRY_MS       12000
@@ -985,7 +991,8 @@ watchdog_evaluate (NbPeerConn *self)
     {
       PathInfo *info = &self->paths[a];
       gint64 ref = MAX (info->last_rx_us, self->active_since_us);
-      gint64 window = (gint64) SUSPECT_SILENCE_MS * 1000;
+      gint64 window = (gint64) (info->last_rx_us < self->active_since_us ? FRESH_SILENCE_MS
+                                                                          : SUSPECT_SILENCE_MS) * 1000;
       gboolean sending, other_rx = FALSE;
 
       if (self->first_tx_us != 0 && info->last_rx_us >= self->first_tx_us)
