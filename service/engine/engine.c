@@ -253,6 +253,7 @@ routed_peer (NbEngine *self, GHashTable *choice, const NbRemotePeer *peer)
         g_message ("peer %s routes nothing now", peer->key);
       g_hash_table_replace (self->routed, g_strdup (peer->key), g_steal_pointer (&joined));
     }
+  nb_status_recorder_set_peer_networks (self->status, peer->key, networks);
   return nb_route_peers_extend_peer (peer, networks);
 }
 
@@ -967,6 +968,10 @@ on_mgmt_network_map (NbMgmtClient *mgmt, const NbNetworkMap *map, gpointer data)
   self->map = nb_network_map_copy (map);
   g_clear_pointer (&self->mgmt_error, g_free);
   nb_status_recorder_set_management (self->status, nb_mgmt_client_get_url (mgmt), TRUE, NULL);
+  if (map->own != NULL)
+    nb_status_recorder_set_local (self->status, map->own->fqdn, map->own->address,
+                                  nb_wg_backend_kind_to_string (nb_wg_backend_get_kind (self->backend)),
+                                  self->config.listen_port);
   routes_apply (self, map);
   exit_node_choose (self);
   routes_refresh (self);

@@ -62,11 +62,51 @@ str_equal (const char *a, const char *b)
   return g_strcmp0 (nonempty (a), nonempty (b)) == 0;
 }
 
+/* @src may be *@dst itself. */
 static void
 set_str (char **dst, const char *src)
 {
+  char *copy = g_strdup (nonempty (src));
+
   g_free (*dst);
-  *dst = g_strdup (nonempty (src));
+  *dst = copy;
+}
+
+static int
+compare_str_ptrs (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* @list (nullable) sorted, without duplicates and empty strings; never
+ * NULL. */
+static char **
+strv_sorted_unique (const char *const *list)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new ();
+
+  for (guint i = 0; list != NULL && list[i] != NULL; i++)
+    if (list[i][0] != '\0')
+      g_ptr_array_add (out, g_strdup (list[i]));
+  g_ptr_array_sort (out, compare_str_ptrs);
+  for (guint i = 1; i < out->len;)
+    {
+      if (strcmp (out->pdata[i - 1], out->pdata[i]) == 0)
+        g_free (g_ptr_array_steal_index (out, i));
+      else
+        i++;
+    }
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&out), FALSE);
+}
+
+/* NULL and empty are the same list. */
+static gboolean
+strv_equal (const char *const *a, const char *const *b)
+{
+  static const char *const none[] = { NULL };
+
+  return g_strv_equal (a != NULL ? a : none, b != NULL ? b : none);
 }
 
 NbPeerStatus *
@@ -79,6 +119,7 @@ nb_peer_status_new (const char *key)
   st->conn_type = NB_PEER_CONN_TYPE_NONE;
   st->ice_status = NB_PEER_PATH_DISCONNECTED;
   st->relay_status = NB_PEER_PATH_DISCONNECTED;
+  st->networks = g_new0 (char *, 1);
   return st;
 }
 
@@ -98,6 +139,7 @@ nb_peer_status_copy (const NbPeerStatus *status)
   copy->local_endpoint = g_strdup (status->local_endpoint);
   copy->remote_endpoint = g_strdup (status->remote_endpoint);
   copy->relay_address = g_strdup (status->relay_address);
+  copy->networks = status->networks != NULL ? g_strdupv (status->networks) : g_new0 (char *, 1);
   return copy;
 }
 
@@ -114,6 +156,7 @@ nb_peer_status_free (NbPeerStatus *status)
   g_free (status->local_endpoint);
   g_free (status->remote_endpoint);
   g_free (status->relay_address);
+  g_strfreev (status->networks);
   g_free (status);
 }
 
@@ -146,6 +189,9 @@ nb_peer_status_diff (const NbPeerStatus *a, const NbPeerStatus *b, NbPeerStatusF
   DIFF_VAL (NB_PEER_FIELD_RX_BYTES, rx_bytes);
   DIFF_VAL (NB_PEER_FIELD_TX_BYTES, tx_bytes);
   DIFF_VAL (NB_PEER_FIELD_LATENCY, latency_us);
+  if ((fields & NB_PEER_FIELD_NETWORKS)
+      && !strv_equal ((const char *const *) a->networks, (const char *const *) b->networks))
+    d |= NB_PEER_FIELD_NETWORKS;
 
 #undef DIFF_STR
 #undef DIFF_VAL
@@ -188,6 +234,11 @@ apply_fields (NbPeerStatus *dst, const NbPeerStatus *src, NbPeerStatusField fiel
     dst->tx_bytes = src->tx_bytes;
   if (fields & NB_PEER_FIELD_LATENCY)
     dst->latency_us = src->latency_us;
+  if (fields & NB_PEER_FIELD_NETWORKS)
+    {
+      g_strfreev (dst->networks);
+      dst->networks = strv_sorted_unique ((const char *const *) src->networks);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -368,6 +419,15 @@ dash (const char *s)
   return nonempty (s) != NULL ? s : "-";
 }
 
+/* NetBird's networks text: "a, b" (sorted), "-" for none. */
+static char *
+format_networks (const char *const *networks)
+{
+  g_auto (GStrv) sorted = strv_sorted_unique (networks);
+
+  return sorted[0] != NULL ? g_strjoinv (", ", sorted) : g_strdup ("-");
+}
+
 char *
 nb_peer_status_format_detail (const NbPeerStatus *st,
                               gint64              now,
@@ -381,6 +441,7 @@ nb_peer_status_format_detail (const NbPeerStatus *st,
   g_autofree char *rx = NULL;
   g_autofree char *tx = NULL;
   g_autofree char *latency = NULL;
+  g_autofree char *networks = NULL;
 
   g_return_val_if_fail (st != NULL, NULL);
 
@@ -391,6 +452,7 @@ nb_peer_status_format_detail (const NbPeerStatus *st,
   rx = format_iec (connected ? st->rx_bytes : 0);
   tx = format_iec (connected ? st->tx_bytes : 0);
   latency = format_go_duration (st->latency_us * 1000);
+  networks = format_networks ((const char *const *) st->networks);
 
   return g_strdup_printf ("\n %s:\n"
                           "  NetBird IP: %s\n"
@@ -406,6 +468,7 @@ nb_peer_status_format_detail (const NbPeerStatus *st,
                           "  Last WireGuard handshake: %s\n"
                           "  Transfer status (received/sent) %s/%s\n"
                           "  Quantum resistance: %s\n"
+                          "  Networks: %s\n"
                           "  Latency: %s\n",
                           name,
                           dash (st->ip),
@@ -423,6 +486,7 @@ nb_peer_status_format_detail (const NbPeerStatus *st,
                           last_handshake,
                           rx, tx,
                           quantum_resistance (st, rosenpass_enabled, rosenpass_permissive),
+                          networks,
                           latency);
 }
 
@@ -434,6 +498,7 @@ typedef enum {
   EVENT_REMOVED,
   EVENT_CHANGED,
   EVENT_SERVICE,
+  EVENT_LOCAL,
 } EventKind;
 
 typedef struct {
@@ -459,6 +524,10 @@ struct _NbStatusRecorder {
   GPtrArray *relays;            /* NbServiceState * */
   gboolean rosenpass_enabled;
   gboolean rosenpass_permissive;
+  NbLocalState local;
+  /* key -> char ** (sorted, unique, not empty): the routed networks of
+   * every peer that has any, record or not (set_peer_networks()). */
+  GHashTable *networks;
 
   gint64 (*now) (gpointer data);
   gpointer now_data;
@@ -473,6 +542,7 @@ enum {
   SIGNAL_PEER_REMOVED,
   SIGNAL_PEER_CHANGED,
   SIGNAL_SERVICE_CHANGED,
+  SIGNAL_LOCAL_CHANGED,
   N_SIGNALS
 };
 
@@ -526,6 +596,9 @@ emit_events_cb (gpointer data)
         case EVENT_SERVICE:
           g_signal_emit (self, signals[SIGNAL_SERVICE_CHANGED], 0, (guint) ev->service, ev->key);
           break;
+        case EVENT_LOCAL:
+          g_signal_emit (self, signals[SIGNAL_LOCAL_CHANGED], 0);
+          break;
         }
       event_free (ev);
     }
@@ -543,13 +616,19 @@ queue_event (NbStatusRecorder *self, EventKind kind, const char *key, guint mask
     {
       Event *q = l->data;
 
+      if (kind == EVENT_LOCAL)
+        {
+          if (q->kind == EVENT_LOCAL)
+            return;
+          continue;
+        }
       if (kind == EVENT_SERVICE)
         {
           if (q->kind == EVENT_SERVICE && q->service == service && g_strcmp0 (q->key, key) == 0)
             return;
           continue;
         }
-      if (q->kind == EVENT_SERVICE || g_strcmp0 (q->key, key) != 0)
+      if (q->kind == EVENT_SERVICE || q->kind == EVENT_LOCAL || g_strcmp0 (q->key, key) != 0)
         continue;
       if (kind == EVENT_CHANGED && q->kind == EVENT_CHANGED)
         {
@@ -572,7 +651,7 @@ queue_event (NbStatusRecorder *self, EventKind kind, const char *key, guint mask
           GList *next = l->next;
           Event *q = l->data;
 
-          if (q->kind != EVENT_SERVICE && g_strcmp0 (q->key, key) == 0
+          if ((q->kind == EVENT_CHANGED || q->kind == EVENT_ADDED) && g_strcmp0 (q->key, key) == 0
               && (q->kind == EVENT_CHANGED || q->kind == EVENT_ADDED))
             {
               if (q->kind == EVENT_ADDED)
@@ -621,6 +700,7 @@ gboolean
 nb_status_recorder_add_peer (NbStatusRecorder *self, const char *key, const char *fqdn, const char *ip)
 {
   NbPeerStatus *st;
+  char **networks;
 
   g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), FALSE);
   g_return_val_if_fail (key != NULL, FALSE);
@@ -630,6 +710,12 @@ nb_status_recorder_add_peer (NbStatusRecorder *self, const char *key, const char
   st = nb_peer_status_new (key);
   set_str (&st->fqdn, fqdn);
   set_str (&st->ip, ip);
+  networks = g_hash_table_lookup (self->networks, key);
+  if (networks != NULL)
+    {
+      g_strfreev (st->networks);
+      st->networks = g_strdupv (networks);
+    }
   st->last_change = self->now (self->now_data);
   g_hash_table_insert (self->peers, st->key, st);
   queue_event (self, EVENT_ADDED, key, 0, 0);
@@ -852,6 +938,51 @@ nb_status_recorder_update_latency (NbStatusRecorder *self, const char *key, gint
   return nb_status_recorder_update (self, &v, NB_PEER_FIELD_LATENCY);
 }
 
+NbPeerStatusField
+nb_status_recorder_set_peer_networks (NbStatusRecorder *self, const char *key, const char *const *networks)
+{
+  char **sorted;
+  NbPeerStatus v = { .key = (char *) key };
+
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), 0);
+  g_return_val_if_fail (key != NULL, 0);
+
+  sorted = strv_sorted_unique (networks);
+  if (sorted[0] == NULL)
+    {
+      g_hash_table_remove (self->networks, key);
+      g_strfreev (sorted);
+    }
+  else
+    {
+      g_hash_table_replace (self->networks, g_strdup (key), sorted);
+    }
+  v.networks = g_hash_table_lookup (self->networks, key);
+  return nb_status_recorder_update (self, &v, NB_PEER_FIELD_NETWORKS);
+}
+
+char **
+nb_status_recorder_dup_networks (NbStatusRecorder *self)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), NULL);
+
+  /* The records', not the table's: a peer that left routes nothing. */
+  g_hash_table_iter_init (&iter, self->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const NbPeerStatus *st = value;
+
+      for (guint i = 0; st->networks != NULL && st->networks[i] != NULL; i++)
+        g_ptr_array_add (all, st->networks[i]);
+    }
+  g_ptr_array_add (all, NULL);
+  return strv_sorted_unique ((const char *const *) all->pdata);
+}
+
 static gboolean
 service_state_set (NbServiceState *s, const char *url, gboolean connected, const char *error)
 {
@@ -968,14 +1099,84 @@ nb_status_recorder_set_rosenpass (NbStatusRecorder *self, gboolean enabled, gboo
   self->rosenpass_permissive = permissive;
 }
 
-/* NetBird's "Management: Connected to <url>" / "Disconnected, reason: ...". */
+gboolean
+nb_status_recorder_get_rosenpass (NbStatusRecorder *self, gboolean *permissive)
+{
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), FALSE);
+  if (permissive != NULL)
+    *permissive = self->rosenpass_permissive;
+  return self->rosenpass_enabled;
+}
+
+gboolean
+nb_status_recorder_set_local (NbStatusRecorder *self,
+                              const char       *fqdn,
+                              const char       *address,
+                              const char       *interface_type,
+                              guint             wg_port)
+{
+  NbLocalState *l;
+
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), FALSE);
+
+  l = &self->local;
+  if (str_equal (l->fqdn, fqdn) && str_equal (l->address, address)
+      && str_equal (l->interface_type, interface_type) && l->wg_port == wg_port)
+    return FALSE;
+  set_str (&l->fqdn, fqdn);
+  set_str (&l->address, address);
+  set_str (&l->interface_type, interface_type);
+  l->wg_port = wg_port;
+  queue_event (self, EVENT_LOCAL, NULL, 0, 0);
+  return TRUE;
+}
+
+const NbLocalState *
+nb_status_recorder_get_local (NbStatusRecorder *self)
+{
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), NULL);
+  return &self->local;
+}
+
+char *
+nb_status_recorder_format_local (NbStatusRecorder *self)
+{
+  const NbLocalState *l;
+  g_auto (GStrv) all = NULL;
+  g_autofree char *networks = NULL;
+  g_autofree char *port = NULL;
+
+  g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), NULL);
+
+  l = &self->local;
+  all = nb_status_recorder_dup_networks (self);
+  networks = format_networks ((const char *const *) all);
+  port = l->wg_port > 0 ? g_strdup_printf ("%u", l->wg_port) : g_strdup ("N/A");
+  return g_strdup_printf ("FQDN: %s\n"
+                          "NetBird IP: %s\n"
+                          "Interface type: %s\n"
+                          "Wireguard port: %s\n"
+                          "Quantum resistance: %s\n"
+                          "Networks: %s\n",
+                          dash (l->fqdn),
+                          nonempty (l->address) ? l->address : "N/A",
+                          nonempty (l->interface_type) ? l->interface_type : "N/A",
+                          port,
+                          !self->rosenpass_enabled ? "false"
+                          : self->rosenpass_permissive ? "true (permissive)"
+                          : "true",
+                          networks);
+}
+
+/* NetBird's "Management: Connected to <url>" / "Disconnected, reason: ..."
+ * (no URL then, as NetBird's). */
 static void
 append_service_line (GString *out, const char *label, const NbServiceState *s)
 {
   g_string_append_printf (out, "%s: %s", label, s->connected ? "Connected" : "Disconnected");
-  if (nonempty (s->url))
+  if (s->connected && nonempty (s->url))
     g_string_append_printf (out, " to %s", s->url);
-  if (nonempty (s->error))
+  if (!s->connected && nonempty (s->error))
     g_string_append_printf (out, ", reason: %s", s->error);
   g_string_append_c (out, '\n');
 }
@@ -984,6 +1185,7 @@ char *
 nb_status_recorder_format_detail (NbStatusRecorder *self, gint64 now)
 {
   g_autoptr (GPtrArray) peers = NULL;
+  g_autofree char *local = NULL;
   GString *out;
 
   g_return_val_if_fail (NB_IS_STATUS_RECORDER (self), NULL);
@@ -1018,6 +1220,8 @@ nb_status_recorder_format_detail (NbStatusRecorder *self, gint64 now)
         }
       g_string_append_c (out, '\n');
     }
+  local = nb_status_recorder_format_local (self);
+  g_string_append (out, local);
   g_string_append_printf (out, "Peers count: %u/%u Connected\n",
                           nb_status_recorder_get_n_connected (self),
                           nb_status_recorder_get_n_peers (self));
@@ -1049,6 +1253,10 @@ nb_status_recorder_finalize (GObject *object)
   service_state_clear (&self->management);
   service_state_clear (&self->signal);
   g_ptr_array_unref (self->relays);
+  g_hash_table_unref (self->networks);
+  g_clear_pointer (&self->local.fqdn, g_free);
+  g_clear_pointer (&self->local.address, g_free);
+  g_clear_pointer (&self->local.interface_type, g_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   G_OBJECT_CLASS (nb_status_recorder_parent_class)->finalize (object);
 }
@@ -1058,6 +1266,7 @@ nb_status_recorder_init (NbStatusRecorder *self)
 {
   self->peers = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) nb_peer_status_free);
   self->relays = g_ptr_array_new_with_free_func ((GDestroyNotify) service_state_free);
+  self->networks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_strfreev);
   self->now = default_now;
   self->context = g_main_context_ref_thread_default ();
   g_queue_init (&self->events);
@@ -1083,4 +1292,7 @@ nb_status_recorder_class_init (NbStatusRecorderClass *klass)
   signals[SIGNAL_SERVICE_CHANGED] =
     g_signal_new ("service-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
+  signals[SIGNAL_LOCAL_CHANGED] =
+    g_signal_new ("local-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
 }

@@ -11,10 +11,14 @@
  * nothing did); the record's @last_change is set to "now" only when a
  * connection field changed (NB_PEER_FIELDS_CONNECTION: status, connection
  * type, ICE/relay status, candidates, endpoints, relay address, Rosenpass),
- * which is NetBird's "Last connection update". Identity (FQDN, IP) and
- * traffic (handshake time, bytes, latency) change the record and are
- * reported, but do not bump @last_change: counters move every few seconds
- * and are not a status change.
+ * which is NetBird's "Last connection update". Identity (FQDN, IP), routed
+ * networks and traffic (handshake time, bytes, latency) change the record
+ * and are reported, but do not bump @last_change: counters move every few
+ * seconds and are not a status change.
+ *
+ * The recorder also holds our own side (FQDN, address, interface type,
+ * WireGuard port: nb_status_recorder_set_local()) for the lines that
+ * follow the servers in `netbird status`.
  *
  * Signals are emitted from an idle source of the thread-default main
  * context, never from inside an update call; changes of one peer made before
@@ -74,6 +78,7 @@ typedef enum {
   NB_PEER_FIELD_TX_BYTES              = 1 << 14,
   NB_PEER_FIELD_LATENCY               = 1 << 15,
   NB_PEER_FIELD_LAST_CHANGE           = 1 << 16,
+  NB_PEER_FIELD_NETWORKS              = 1 << 17,
 } NbPeerStatusField;
 
 #define NB_PEER_FIELDS_IDENTITY (NB_PEER_FIELD_FQDN | NB_PEER_FIELD_IP)
@@ -88,7 +93,8 @@ typedef enum {
    NB_PEER_FIELD_TX_BYTES | NB_PEER_FIELD_LATENCY)
 /* Every field an update can set (not LAST_CHANGE). */
 #define NB_PEER_FIELDS_ALL                                                      \
-  (NB_PEER_FIELDS_IDENTITY | NB_PEER_FIELDS_CONNECTION | NB_PEER_FIELDS_TRAFFIC)
+  (NB_PEER_FIELDS_IDENTITY | NB_PEER_FIELDS_CONNECTION | NB_PEER_FIELDS_TRAFFIC | \
+   NB_PEER_FIELD_NETWORKS)
 
 /*
  * One remote peer. Strings are heap strings or NULL (NULL and "" are the
@@ -114,6 +120,10 @@ typedef struct {
   guint64 tx_bytes;
   gint64 latency_us;
   gint64 last_change;           /* last connection-field change */
+  /* The routed networks (CIDRs) this peer carries for us: NULL-terminated,
+   * sorted, no duplicates. Never NULL in records made by nb_peer_status_new()
+   * or _copy() (NULL and empty are the same for diff and update). */
+  char **networks;
 } NbPeerStatus;
 
 /* Idle, no paths, everything empty. */
@@ -142,13 +152,15 @@ NbPeerStatusField nb_peer_status_diff (const NbPeerStatus *a,
  *     Last WireGuard handshake: 3 seconds ago
  *     Transfer status (received/sent) 1.5 KiB/200 B
  *     Quantum resistance: false
+ *     Networks: 10.1.0.0/24, 10.2.0.0/16
  *     Latency: 1.234ms
  *
  * Layout and wording as NetBird's (timeAgo, IEC sizes, Go's duration
  * text); candidates, endpoints, relay address, handshake and transfer show
- * only while connected (else "-"), as NetBird does. Differences: the
- * "ICE / relay" line is ours, an empty value prints "-", the header falls
- * back to the IP (then the key) without FQDN, no "Networks" line.
+ * only while connected (else "-"), as NetBird does; "Networks" is "-"
+ * without any, as NetBird's. Differences: the "ICE / relay" line is ours,
+ * an empty value prints "-", the header falls back to the IP (then the
+ * key) without FQDN.
  * @rosenpass_enabled/@rosenpass_permissive are our local settings (they
  * word "Quantum resistance" as NetBird does). Starts with "\n".
  */
@@ -175,6 +187,14 @@ typedef struct {
   char *error;
 } NbServiceState;
 
+/* Our own side. Strings NULL when unknown (never ""). */
+typedef struct {
+  char *fqdn;                   /* "peer-a.netbird.cloud" */
+  char *address;                /* overlay address with prefix, "100.64.0.1/16" */
+  char *interface_type;         /* NetBird's words: "Userspace", "Kernel" */
+  guint wg_port;                /* WireGuard listen port; 0: unknown */
+} NbLocalState;
+
 #define NB_TYPE_STATUS_RECORDER (nb_status_recorder_get_type ())
 G_DECLARE_FINAL_TYPE (NbStatusRecorder, nb_status_recorder, NB, STATUS_RECORDER, GObject)
 
@@ -188,6 +208,8 @@ G_DECLARE_FINAL_TYPE (NbStatusRecorder, nb_status_recorder, NB, STATUS_RECORDER,
  *                     nb_status_recorder_get_peer().
  *   "service-changed" (NbStatusRecorder *, guint service, const char *url):
  *                     an NbStatusService and the server's URL.
+ *   "local-changed"   (NbStatusRecorder *): nb_status_recorder_get_local()
+ *                     changed.
  */
 
 NbStatusRecorder *nb_status_recorder_new (void);
@@ -255,6 +277,20 @@ NbPeerStatusField nb_status_recorder_update_wg_stats (NbStatusRecorder *self,
 NbPeerStatusField nb_status_recorder_update_latency (NbStatusRecorder *self,
                                                      const char       *key,
                                                      gint64            latency_us);
+/*
+ * The routed networks @key carries for us (NULL or empty: none; any order,
+ * duplicates allowed: the record keeps them sorted and unique). Unlike the
+ * other updates this also works before the peer has a record and survives
+ * its removal: the engine chooses routes before a connection opens, and
+ * the record made then (nb_status_recorder_add_peer()) starts with them.
+ * Returns NB_PEER_FIELD_NETWORKS when the record's list changed, else 0.
+ */
+NbPeerStatusField nb_status_recorder_set_peer_networks (NbStatusRecorder  *self,
+                                                        const char        *key,
+                                                        const char *const *networks);
+/* Every network of every peer record, sorted, no duplicates (never NULL;
+ * g_strfreev()). NetBird's own "Networks": what we route through peers. */
+char **nb_status_recorder_dup_networks (NbStatusRecorder *self);
 
 /* Server connections; each returns whether anything changed (and then
  * "service-changed" follows). Relays are keyed by URL. */
@@ -281,10 +317,40 @@ GPtrArray *nb_status_recorder_get_relays (NbStatusRecorder *self);
 void nb_status_recorder_set_rosenpass (NbStatusRecorder *self,
                                        gboolean          enabled,
                                        gboolean          permissive);
+gboolean nb_status_recorder_get_rosenpass (NbStatusRecorder *self,
+                                           gboolean         *permissive);
+
+/* Our own side (NULL or "": unknown; @wg_port 0: unknown). Returns whether
+ * anything changed (and then "local-changed" follows). */
+gboolean nb_status_recorder_set_local (NbStatusRecorder *self,
+                                       const char       *fqdn,
+                                       const char       *address,
+                                       const char       *interface_type,
+                                       guint             wg_port);
+const NbLocalState *nb_status_recorder_get_local (NbStatusRecorder *self);
+
+/*
+ * The lines of `netbird status` about ourselves, after the servers':
+ *
+ *    FQDN: peer-a.netbird.cloud
+ *    NetBird IP: 100.64.0.1/16
+ *    Interface type: Userspace
+ *    Wireguard port: 51820
+ *    Quantum resistance: false
+ *    Networks: 10.1.0.0/24, 192.168.7.0/24
+ *
+ * NetBird's wording: "N/A" for an unknown address, interface type or
+ * port, "-" for no networks; an unknown FQDN prints "-". NetBird's lines
+ * in between that we have nothing for (NetBird IPv6, Lazy connection, SSH
+ * Server) are left out.
+ */
+char *nb_status_recorder_format_local (NbStatusRecorder *self);
 
 /* `netbird status -d` at wall-clock @now (µs): "Peers detail:", the peers'
- * blocks sorted by IP, then Management, Signal, Relays and the peer count
- * lines. */
+ * blocks sorted by IP, then Management, Signal, Relays, the lines of
+ * nb_status_recorder_format_local() and the peer count. NetBird's lines we
+ * have no data for (Events, OS, versions, Profile, Nameservers, ...) are
+ * left out, never made up. */
 char *nb_status_recorder_format_detail (NbStatusRecorder *self, gint64 now);
 
 G_END_DECLS

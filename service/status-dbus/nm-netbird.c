@@ -86,6 +86,8 @@ add_peer (NbStatusRecorder *recorder, gint64 *clock, NbDbusPeer *peer)
     .rx_bytes = nb_dbus_peer_get_rx_bytes (peer),
     .tx_bytes = nb_dbus_peer_get_tx_bytes (peer),
     .latency_us = nb_dbus_peer_get_latency_us (peer),
+    /* NULL from a service without the property: none. */
+    .networks = (char **) nb_dbus_peer_get_networks (peer),
   };
 
   if (v.key == NULL)
@@ -98,7 +100,8 @@ add_peer (NbStatusRecorder *recorder, gint64 *clock, NbDbusPeer *peer)
   nb_status_recorder_update (recorder, &v, NB_PEER_FIELDS_ALL);
 }
 
-/* The status as a recorder: peers, servers, Rosenpass settings. */
+/* The status as a recorder: peers, servers, our own side, Rosenpass
+ * settings. */
 static NbStatusRecorder *
 recorder_from_objects (GDBusObjectManager *manager, NbDbusDaemon *daemon)
 {
@@ -140,6 +143,11 @@ recorder_from_objects (GDBusObjectManager *manager, NbDbusDaemon *daemon)
   nb_status_recorder_set_rosenpass (recorder,
                                     nb_dbus_daemon_get_rosenpass_enabled (daemon),
                                     nb_dbus_daemon_get_rosenpass_permissive (daemon));
+  nb_status_recorder_set_local (recorder,
+                                nb_dbus_daemon_get_fqdn (daemon),
+                                nb_dbus_daemon_get_address (daemon),
+                                nb_dbus_daemon_get_interface_type (daemon),
+                                nb_dbus_daemon_get_wireguard_port (daemon));
   return g_steal_pointer (&recorder);
 }
 
@@ -147,15 +155,19 @@ recorder_from_objects (GDBusObjectManager *manager, NbDbusDaemon *daemon)
 /* Output */
 
 static const char *
-dash (const char *s)
+str_or_empty (const char *s)
 {
-  return s != NULL && s[0] != '\0' ? s : "-";
+  return s != NULL ? s : "";
 }
 
-/* `netbird status` without -d. */
+/* `netbird status` without -d: NetBird's lines that we have, in its order
+ * (the interface name, not one of them, is in --json only). */
 static char *
 format_summary (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
 {
+  g_autofree char *local = nb_status_recorder_format_local (recorder);
+  const char *exit_node = str_or_empty (nb_dbus_daemon_get_exit_node (daemon));
+  const char *names = str_or_empty (nb_dbus_daemon_get_peer_names_server (daemon));
   const NbServiceState *services[2] = {
     nb_status_recorder_get_management (recorder),
     nb_status_recorder_get_signal (recorder),
@@ -176,17 +188,13 @@ format_summary (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
     if (((NbServiceState *) g_ptr_array_index (relays, i))->connected)
       available++;
   g_string_append_printf (out, "Relays: %u/%u Available\n", available, relays->len);
-  g_string_append_printf (out, "NetBird IP: %s\n", dash (nb_dbus_daemon_get_address (daemon)));
-  g_string_append_printf (out, "Interface: %s\n", dash (nb_dbus_daemon_get_interface (daemon)));
+  /* FQDN ... Networks. */
+  g_string_append (out, local);
   /* Not in NetBird's layout: only when there is something to say. */
-  if (nb_dbus_daemon_get_exit_node (daemon)[0] != '\0')
-    g_string_append_printf (out, "Exit node: %s\n", nb_dbus_daemon_get_exit_node (daemon));
-  if (nb_dbus_daemon_get_peer_names_server (daemon)[0] != '\0')
-    g_string_append_printf (out, "Peer names: answered on %s\n", nb_dbus_daemon_get_peer_names_server (daemon));
-  g_string_append_printf (out, "Quantum resistance: %s\n",
-                          !nb_dbus_daemon_get_rosenpass_enabled (daemon) ? "false"
-                          : nb_dbus_daemon_get_rosenpass_permissive (daemon) ? "true (permissive)"
-                          : "true");
+  if (exit_node[0] != '\0')
+    g_string_append_printf (out, "Exit node: %s\n", exit_node);
+  if (names[0] != '\0')
+    g_string_append_printf (out, "Peer names: answered on %s\n", names);
   g_string_append_printf (out, "Peers count: %u/%u Connected\n",
                           nb_status_recorder_get_n_connected (recorder),
                           nb_status_recorder_get_n_peers (recorder));
@@ -230,6 +238,20 @@ json_time (GString *out, gint64 usec)
   json_string (out, text != NULL ? text : "0001-01-01T00:00:00Z");
 }
 
+/* ["a", "b"] */
+static void
+json_strv (GString *out, const char *const *list)
+{
+  g_string_append_c (out, '[');
+  for (guint i = 0; list != NULL && list[i] != NULL; i++)
+    {
+      if (i > 0)
+        g_string_append (out, ", ");
+      json_string (out, list[i]);
+    }
+  g_string_append_c (out, ']');
+}
+
 static void
 json_service (GString *out, const char *name, const NbServiceState *s)
 {
@@ -241,11 +263,14 @@ json_service (GString *out, const char *name, const NbServiceState *s)
 }
 
 /* The fields of `netbird status --json` that we have, under NetBird's
- * names, plus iceStatus/relayStatus and interface. */
+ * names, plus iceStatus/relayStatus, interface, exitNode and
+ * peerNamesServer. */
 static char *
 format_json (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
 {
   g_autoptr (GPtrArray) peers = nb_status_recorder_dup_peers (recorder);
+  g_auto (GStrv) networks = nb_status_recorder_dup_networks (recorder);
+  const NbLocalState *local = nb_status_recorder_get_local (recorder);
   GPtrArray *relays = nb_status_recorder_get_relays (recorder);
   GString *out = g_string_new ("{\n");
   guint available = 0;
@@ -289,9 +314,11 @@ format_json (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
       g_string_append_printf (out, ", \"transferReceived\": %" G_GUINT64_FORMAT
                               ", \"transferSent\": %" G_GUINT64_FORMAT
                               ", \"latency\": %" G_GINT64_FORMAT
-                              ", \"quantumResistance\": %s}",
+                              ", \"quantumResistance\": %s, \"networks\": ",
                               p->rx_bytes, p->tx_bytes, p->latency_us * 1000,
                               p->rosenpass_enabled ? "true" : "false");
+      json_strv (out, (const char *const *) p->networks);
+      g_string_append_c (out, '}');
     }
   g_string_append (out, peers->len > 0 ? "\n  ]},\n" : "]},\n");
 
@@ -319,15 +346,21 @@ format_json (NbStatusRecorder *recorder, NbDbusDaemon *daemon)
   json_string (out, nb_dbus_daemon_get_address (daemon));
   g_string_append (out, ",\n  \"publicKey\": ");
   json_string (out, nb_dbus_daemon_get_public_key (daemon));
+  g_string_append_printf (out, ",\n  \"usesKernelInterface\": %s,\n  \"wireguardPort\": %u,\n  \"fqdn\": ",
+                          g_strcmp0 (local->interface_type, "Kernel") == 0 ? "true" : "false", local->wg_port);
+  json_string (out, local->fqdn);
   g_string_append (out, ",\n  \"interface\": ");
   json_string (out, nb_dbus_daemon_get_interface (daemon));
   g_string_append (out, ",\n  \"exitNode\": ");
   json_string (out, nb_dbus_daemon_get_exit_node (daemon));
   g_string_append (out, ",\n  \"peerNamesServer\": ");
   json_string (out, nb_dbus_daemon_get_peer_names_server (daemon));
-  g_string_append_printf (out, ",\n  \"quantumResistance\": %s,\n  \"quantumResistancePermissive\": %s\n}\n",
+  g_string_append_printf (out, ",\n  \"quantumResistance\": %s,\n  \"quantumResistancePermissive\": %s,\n"
+                          "  \"networks\": ",
                           nb_dbus_daemon_get_rosenpass_enabled (daemon) ? "true" : "false",
                           nb_dbus_daemon_get_rosenpass_permissive (daemon) ? "true" : "false");
+  json_strv (out, (const char *const *) networks);
+  g_string_append (out, "\n}\n");
   return g_string_free (out, FALSE);
 }
 

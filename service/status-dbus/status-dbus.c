@@ -27,7 +27,7 @@ struct _NbStatusDbus {
   GHashTable *peers;            /* key -> PeerEntry *, never shrinks */
   guint next_number;
 
-  gulong handler_ids[4];
+  gulong handler_ids[5];
 };
 
 enum {
@@ -101,6 +101,12 @@ set_peer_properties (NbDbusPeer *peer, const NbPeerStatus *st, guint fields)
     nb_dbus_peer_set_latency_us (peer, st->latency_us);
   if (fields & NB_PEER_FIELD_LAST_CHANGE)
     nb_dbus_peer_set_last_change (peer, st->last_change);
+  if (fields & NB_PEER_FIELD_NETWORKS)
+    {
+      static const char *const none[] = { NULL };
+
+      nb_dbus_peer_set_networks (peer, st->networks != NULL ? (const char *const *) st->networks : none);
+    }
 }
 
 static void
@@ -218,6 +224,26 @@ on_service_changed (NbStatusRecorder *recorder, guint service, const char *url, 
   update_services (NB_STATUS_DBUS (user_data));
 }
 
+/* The recorder's own side onto the daemon object. Address only when the
+ * recorder knows it: nb_status_dbus_set_address() may have set it alone. */
+static void
+update_local (NbStatusDbus *self)
+{
+  const NbLocalState *local = nb_status_recorder_get_local (self->recorder);
+
+  nb_dbus_daemon_set_fqdn (self->daemon, str_or_empty (local->fqdn));
+  if (local->address != NULL)
+    nb_dbus_daemon_set_address (self->daemon, local->address);
+  nb_dbus_daemon_set_interface_type (self->daemon, str_or_empty (local->interface_type));
+  nb_dbus_daemon_set_wireguard_port (self->daemon, local->wg_port);
+}
+
+static void
+on_local_changed (NbStatusRecorder *recorder, gpointer user_data)
+{
+  update_local (NB_STATUS_DBUS (user_data));
+}
+
 static gboolean
 on_handle_refresh (NbDbusDaemon *daemon, GDBusMethodInvocation *invocation, gpointer user_data)
 {
@@ -258,6 +284,7 @@ nb_status_dbus_new (GDBusConnection *connection, const char *root, NbStatusRecor
   nb_dbus_daemon_set_exit_node (self->daemon, "");
   nb_dbus_daemon_set_peer_names_server (self->daemon, "");
   update_services (self);
+  update_local (self);
   g_signal_connect (self->daemon, "handle-refresh", G_CALLBACK (on_handle_refresh), self);
   nb_dbus_object_skeleton_set_daemon (self->daemon_object, self->daemon);
   g_dbus_object_manager_server_export (self->manager, G_DBUS_OBJECT_SKELETON (self->daemon_object));
@@ -270,6 +297,7 @@ nb_status_dbus_new (GDBusConnection *connection, const char *root, NbStatusRecor
   self->handler_ids[1] = g_signal_connect (recorder, "peer-removed", G_CALLBACK (on_peer_removed), self);
   self->handler_ids[2] = g_signal_connect (recorder, "peer-changed", G_CALLBACK (on_peer_changed), self);
   self->handler_ids[3] = g_signal_connect (recorder, "service-changed", G_CALLBACK (on_service_changed), self);
+  self->handler_ids[4] = g_signal_connect (recorder, "local-changed", G_CALLBACK (on_local_changed), self);
 
   g_dbus_object_manager_server_set_connection (self->manager, connection);
   return self;
@@ -306,8 +334,14 @@ nb_status_dbus_set_public_key (NbStatusDbus *self, const char *public_key)
 void
 nb_status_dbus_set_address (NbStatusDbus *self, const char *address)
 {
+  const NbLocalState *local;
+
   g_return_if_fail (NB_IS_STATUS_DBUS (self));
   nb_dbus_daemon_set_address (self->daemon, str_or_empty (address));
+  /* One truth for the daemon object and the recorder's text (which the
+   * engine's own setting would otherwise contradict). */
+  local = nb_status_recorder_get_local (self->recorder);
+  nb_status_recorder_set_local (self->recorder, local->fqdn, address, local->interface_type, local->wg_port);
 }
 
 void

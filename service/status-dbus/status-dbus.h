@@ -7,9 +7,11 @@
  * GDBusObjectManagerServer at @root (the service uses
  * NB_STATUS_DBUS_ROOT):
  *   @root/daemon     org.freedesktop.NetworkManager.netbird.Daemon: the
- *                    management, signal and relay connections (from the
- *                    recorder) and our own key, address, interface and
- *                    Rosenpass settings (from the setters below).
+ *                    management, signal and relay connections and our FQDN,
+ *                    address, interface type and WireGuard port (from the
+ *                    recorder: nb_status_recorder_set_local()) and our own
+ *                    key, interface name and Rosenpass settings (from the
+ *                    setters below).
  *   @root/peers/N    org.freedesktop.NetworkManager.netbird.Peer, one per
  *                    peer of the recorder. N counts from 1 in the order keys
  *                    are first seen and stays with the key for the life of
@@ -64,7 +66,8 @@ const char *nb_status_dbus_get_peer_path (NbStatusDbus *self,
 /* Our own fields on the daemon object (NULL = ""). */
 void nb_status_dbus_set_public_key (NbStatusDbus *self,
                                     const char   *public_key);
-/* e.g. "100.64.0.1/16". */
+/* e.g. "100.64.0.1/16". Also passed on to the recorder's own side
+ * (nb_status_recorder_set_local()), which the Address mirrors. */
 void nb_status_dbus_set_address    (NbStatusDbus *self,
                                     const char   *address);
 void nb_status_dbus_set_interface  (NbStatusDbus *self,

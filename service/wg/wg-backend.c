@@ -396,6 +396,26 @@ nb_wg_backend_get_interface_name (NbWgBackend *self)
   return NB_WG_BACKEND_GET_IFACE (self)->get_interface_name (self);
 }
 
+NbWgBackendKind
+nb_wg_backend_get_kind (NbWgBackend *self)
+{
+  g_return_val_if_fail (NB_IS_WG_BACKEND (self), NB_WG_BACKEND_KIND_USERSPACE);
+  g_return_val_if_fail (NB_WG_BACKEND_GET_IFACE (self)->get_kind != NULL, NB_WG_BACKEND_KIND_USERSPACE);
+
+  return NB_WG_BACKEND_GET_IFACE (self)->get_kind (self);
+}
+
+const char *
+nb_wg_backend_kind_to_string (NbWgBackendKind kind)
+{
+  switch (kind)
+    {
+    case NB_WG_BACKEND_KIND_USERSPACE: return "Userspace";
+    case NB_WG_BACKEND_KIND_KERNEL: return "Kernel";
+    }
+  return "Userspace";
+}
+
 void
 nb_wg_backend_set_device_async (NbWgBackend         *self,
                                 const NbWgKey       *private_key,

@@ -12,7 +12,7 @@
  * own failures.
  *
  * Implementations: NbWgUapi (wg-uapi.h, wireguard-go over its UAPI socket);
- * the NetworkManager-owned kernel backend comes later.
+ * NbWgNm (wg-nm.h, the kernel's device, owned by NetworkManager).
  *
  * Semantics every backend keeps:
  *  - Requests on one backend are applied in the order they were made; a
@@ -174,6 +174,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (NbWgPeerStats, nb_wg_peer_stats_free)
 
 /* ---- the interface -------------------------------------------------------- */
 
+/* Where the WireGuard device runs (what `netbird status` calls the
+ * interface type). */
+typedef enum {
+  NB_WG_BACKEND_KIND_USERSPACE,  /* wireguard-go (NbWgUapi) */
+  NB_WG_BACKEND_KIND_KERNEL,     /* the kernel's, NetworkManager-owned (NbWgNm) */
+} NbWgBackendKind;
+
+/* NetBird's words: "Userspace", "Kernel". */
+const char *nb_wg_backend_kind_to_string (NbWgBackendKind kind);
+
 #define NB_TYPE_WG_BACKEND (nb_wg_backend_get_type ())
 G_DECLARE_INTERFACE (NbWgBackend, nb_wg_backend, NB, WG_BACKEND, GObject)
 
@@ -184,6 +194,7 @@ struct _NbWgBackendInterface {
   GTypeInterface g_iface;
 
   const char *(*get_interface_name) (NbWgBackend         *self);
+  NbWgBackendKind (*get_kind)       (NbWgBackend         *self);
 
   void        (*set_device)         (NbWgBackend         *self,
                                      const NbWgKey       *private_key,
@@ -224,6 +235,8 @@ struct _NbWgBackendInterface {
 
 /* The interface name (never NULL). */
 const char *nb_wg_backend_get_interface_name (NbWgBackend *self);
+/* Kernel or userspace device. */
+NbWgBackendKind nb_wg_backend_get_kind       (NbWgBackend *self);
 
 /* Device configuration. @private_key: NULL leaves it as it is (a secret,
  * borrowed for the call). @listen_port: 1-65535, 0 for a port the device

@@ -1104,10 +1104,17 @@ nm_get_stats_finish (NbWgBackend *backend, GAsyncResult *result, GError **error)
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+static NbWgBackendKind
+nm_get_kind (NbWgBackend *backend)
+{
+  return NB_WG_BACKEND_KIND_KERNEL;
+}
+
 static void
 nb_wg_nm_backend_init (NbWgBackendInterface *iface)
 {
   iface->get_interface_name = nm_get_interface_name;
+  iface->get_kind = nm_get_kind;
   iface->set_device = nm_set_device;
   iface->set_device_finish = nm_op_finish;
   iface->set_peer = nm_set_peer;

@@ -931,10 +931,17 @@ backend_get_stats_finish (NbWgBackend  *backend,
   return nb_wg_uapi_get_stats_finish (NB_WG_UAPI (backend), result, error);
 }
 
+static NbWgBackendKind
+backend_get_kind (NbWgBackend *backend)
+{
+  return NB_WG_BACKEND_KIND_USERSPACE;
+}
+
 static void
 nb_wg_uapi_backend_init (NbWgBackendInterface *iface)
 {
   iface->get_interface_name = backend_get_interface_name;
+  iface->get_kind = backend_get_kind;
   iface->set_device = backend_set_device;
   iface->set_device_finish = backend_set_device_finish;
   iface->set_peer = backend_set_peer;

@@ -299,6 +299,29 @@ assert_prop_t (GVariant *props, const char *name, guint64 expected)
 }
 
 static void
+assert_prop_u (GVariant *props, const char *name, guint32 expected)
+{
+  guint32 value = 0;
+
+  if (!g_variant_lookup (props, name, "u", &value))
+    g_error ("no property %s", name);
+  g_assert_cmpuint (value, ==, expected);
+}
+
+/* An "as" property, joined with ",". */
+static void
+assert_prop_strv (GVariant *props, const char *name, const char *expected)
+{
+  g_autofree const char **value = NULL;
+  g_autofree char *joined = NULL;
+
+  if (!g_variant_lookup (props, name, "^a&s", &value))
+    g_error ("no property %s", name);
+  joined = g_strjoinv (",", (char **) value);
+  g_assert_cmpstr (joined, ==, expected);
+}
+
+static void
 assert_prop_b (GVariant *props, const char *name, gboolean expected)
 {
   gboolean value = !expected;
@@ -326,9 +349,11 @@ test_initial_objects (Fixture *f, gconstpointer data)
 
   nb_status_recorder_add_peer (f->rec, KEY_A, "peer-a.netbird.cloud", "100.64.0.9");
   nb_status_recorder_add_peer (f->rec, KEY_B, NULL, "100.64.0.2");
+  nb_status_recorder_set_peer_networks (f->rec, KEY_B, (const char *const []) { "10.2.0.0/16", "10.1.0.0/24", NULL });
   nb_status_recorder_set_management (f->rec, "https://mgmt.example:443", TRUE, NULL);
   nb_status_recorder_set_signal (f->rec, "https://signal.example:443", FALSE, "connection refused");
   nb_status_recorder_set_relay (f->rec, "rels://relay.example:443", TRUE, NULL);
+  nb_status_recorder_set_local (f->rec, "me.netbird.cloud", "100.64.0.1/16", "Kernel", 51820);
   start_exporter (f);
   g_assert_cmpstr (nb_status_dbus_get_peer_path (f->exporter, KEY_B), ==, ROOT "/peers/1");
   g_assert_cmpstr (nb_status_dbus_get_peer_path (f->exporter, KEY_A), ==, ROOT "/peers/2");
@@ -345,7 +370,7 @@ test_initial_objects (Fixture *f, gconstpointer data)
     g_autoptr (GVariant) props = g_variant_lookup_value (peer, PEER_IFACE, G_VARIANT_TYPE_VARDICT);
 
     g_assert_nonnull (props);
-    g_assert_cmpuint (g_variant_n_children (props), ==, 18);
+    g_assert_cmpuint (g_variant_n_children (props), ==, 19);
     assert_prop_str (props, "PublicKey", KEY_A);
     assert_prop_str (props, "Fqdn", "peer-a.netbird.cloud");
     assert_prop_str (props, "Ip", "100.64.0.9");
@@ -364,6 +389,7 @@ test_initial_objects (Fixture *f, gconstpointer data)
     assert_prop_x (props, "LatencyUs", 0);
     assert_prop_b (props, "RosenpassEnabled", FALSE);
     assert_prop_x (props, "LastChange", T0);
+    assert_prop_strv (props, "Networks", "");
   }
   g_clear_pointer (&peer, g_variant_unref);
   peer = g_variant_lookup_value (objects, ROOT "/peers/1", G_VARIANT_TYPE ("a{sa{sv}}"));
@@ -373,10 +399,11 @@ test_initial_objects (Fixture *f, gconstpointer data)
 
     assert_prop_str (props, "PublicKey", KEY_B);
     assert_prop_str (props, "Fqdn", "");
+    assert_prop_strv (props, "Networks", "10.1.0.0/24,10.2.0.0/16");
   }
 
   daemon = get_all (f, ROOT "/daemon", DAEMON_IFACE);
-  g_assert_cmpuint (g_variant_n_children (daemon), ==, 14);
+  g_assert_cmpuint (g_variant_n_children (daemon), ==, 17);
   assert_prop_str (daemon, "ManagementUrl", "https://mgmt.example:443");
   assert_prop_b (daemon, "ManagementConnected", TRUE);
   assert_prop_str (daemon, "ManagementError", "");
@@ -384,8 +411,11 @@ test_initial_objects (Fixture *f, gconstpointer data)
   assert_prop_b (daemon, "SignalConnected", FALSE);
   assert_prop_str (daemon, "SignalError", "connection refused");
   assert_prop_str (daemon, "PublicKey", "");
-  assert_prop_str (daemon, "Address", "");
+  assert_prop_str (daemon, "Address", "100.64.0.1/16");
+  assert_prop_str (daemon, "Fqdn", "me.netbird.cloud");
   assert_prop_str (daemon, "Interface", "");
+  assert_prop_str (daemon, "InterfaceType", "Kernel");
+  assert_prop_u (daemon, "WireguardPort", 51820);
   assert_prop_b (daemon, "RosenpassEnabled", FALSE);
   assert_prop_b (daemon, "RosenpassPermissive", FALSE);
   assert_prop_str (daemon, "ExitNode", "");
@@ -481,6 +511,14 @@ test_peer_lifecycle (Fixture *f, gconstpointer data)
                       " LastChange LatencyUs RosenpassEnabled");
   nb_status_recorder_update_identity (f->rec, KEY_A, "a.netbird.cloud", "100.64.0.2");
   assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/peers/1 " PEER_IFACE " Fqdn");
+  /* Routed networks: no LastChange. */
+  f->now = T0 + 13 * SEC;
+  nb_status_recorder_set_peer_networks (f->rec, KEY_A, (const char *const []) { "10.1.0.0/24", NULL });
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/peers/1 " PEER_IFACE " Networks");
+  props = get_all (f, p1, PEER_IFACE);
+  assert_prop_strv (props, "Networks", "10.1.0.0/24");
+  assert_prop_x (props, "LastChange", T0 + 12 * SEC);
+  g_clear_pointer (&props, g_variant_unref);
 
   /* Another peer takes the next number; a peer that leaves and comes back
    * keeps its own. */
@@ -574,6 +612,24 @@ test_daemon (Fixture *f, gconstpointer data)
   assert_prop_str (props, "PeerNamesServer", "100.64.0.1:53");
   nb_status_dbus_set_exit_node (f->exporter, NULL);
   assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE " ExitNode");
+  g_clear_pointer (&props, g_variant_unref);
+
+  /* The recorder's own side; the address set above stays the same. */
+  nb_status_recorder_set_local (f->rec, "me.netbird.cloud", "100.64.0.1/16", "Userspace", 51820);
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE
+                      " Fqdn InterfaceType WireguardPort");
+  nb_status_recorder_set_local (f->rec, "me.netbird.cloud", "100.64.0.7/16", "Userspace", 51820);
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE " Address");
+  props = get_all (f, d, DAEMON_IFACE);
+  assert_prop_str (props, "Fqdn", "me.netbird.cloud");
+  assert_prop_str (props, "Address", "100.64.0.7/16");
+  assert_prop_str (props, "InterfaceType", "Userspace");
+  assert_prop_u (props, "WireguardPort", 51820);
+  /* And nb_status_dbus_set_address() the other way. */
+  nb_status_dbus_set_address (f->exporter, "100.64.0.8/16");
+  assert_log (f, n++, "changed /org/freedesktop/NetworkManager/netbird/daemon " DAEMON_IFACE " Address");
+  g_assert_cmpstr (nb_status_recorder_get_local (f->rec)->address, ==, "100.64.0.8/16");
+  g_assert_cmpstr (nb_status_recorder_get_local (f->rec)->fqdn, ==, "me.netbird.cloud");
 
   g_assert_cmpuint (f->refreshes, ==, 0);
   reply = call (f, d, DAEMON_IFACE, "Refresh", NULL, &error);
@@ -684,6 +740,7 @@ fill_recorder (Fixture *f)
   nb_status_recorder_update_wg_stats (f->rec, KEY_A, T0 - 3 * SEC, 1536, 200);
   nb_status_recorder_update_latency (f->rec, KEY_A, 1234);
   nb_status_recorder_update_rosenpass (f->rec, KEY_A, TRUE);
+  nb_status_recorder_set_peer_networks (f->rec, KEY_A, (const char *const []) { "10.1.0.0/24", NULL });
 
   f->now = T0 - 42 * SEC;
   nb_status_recorder_add_peer (f->rec, KEY_B, "peer-b.netbird.cloud", "100.64.0.10");
@@ -691,6 +748,8 @@ fill_recorder (Fixture *f)
   nb_status_recorder_update_connection (f->rec, KEY_B, NB_PEER_CONN_CONNECTED, NB_PEER_CONN_TYPE_RELAYED);
   nb_status_recorder_update_wg_stats (f->rec, KEY_B, T0 - 100 * SEC, 5 * 1024 * 1024 + 17, 99999);
   nb_status_recorder_update_latency (f->rec, KEY_B, 25 * 1000 + 300);
+  nb_status_recorder_set_peer_networks (f->rec, KEY_B, (const char *const []) {
+                                          "192.168.7.0/24", "0.0.0.0/0", NULL });
 
   f->now = T0 - 2 * 86400 * SEC;
   nb_status_recorder_add_peer (f->rec, KEY_C, NULL, "100.64.0.3");
@@ -714,6 +773,8 @@ test_nm_netbird_detail (Fixture *f, gconstpointer data)
   Run r;
 
   fill_recorder (f);
+  /* The engine's part of our side, then the plugin's address. */
+  nb_status_recorder_set_local (f->rec, "me.netbird.cloud", NULL, "Userspace", 51820);
   start_exporter (f);
   nb_status_dbus_set_address (f->exporter, "100.64.0.1/16");
   nb_status_dbus_set_interface (f->exporter, "nb0");
@@ -722,7 +783,24 @@ test_nm_netbird_detail (Fixture *f, gconstpointer data)
   flush ();
 
   expected = nb_status_recorder_format_detail (f->rec, T0);
+  g_test_message ("nm-netbird status -d:\n%s", expected);
   /* The test is worth something only if the text shows the states. */
+  g_assert_nonnull (strstr (expected, "  Networks: 10.1.0.0/24\n"));
+  g_assert_nonnull (strstr (expected, "  Networks: 0.0.0.0/0, 192.168.7.0/24\n"));
+  g_assert_nonnull (strstr (expected, "  Networks: -\n"));
+  g_assert_true (g_str_has_suffix (expected,
+                                   "Management: Connected to https://mgmt.example:443\n"
+                                   "Signal: Disconnected, reason: stream closed \"x\"\n"
+                                   "Relays: \n"
+                                   "  [rels://relay.example:443] is Available\n"
+                                   "  [rels://relay2.example:443] is Unavailable, reason: dial: timeout\n"
+                                   "FQDN: me.netbird.cloud\n"
+                                   "NetBird IP: 100.64.0.1/16\n"
+                                   "Interface type: Userspace\n"
+                                   "Wireguard port: 51820\n"
+                                   "Quantum resistance: true (permissive)\n"
+                                   "Networks: 0.0.0.0/0, 10.1.0.0/24, 192.168.7.0/24\n"
+                                   "Peers count: 2/3 Connected\n"));
   g_assert_nonnull (strstr (expected, "Connection type: P2P"));
   g_assert_nonnull (strstr (expected, "Connection type: Relayed"));
   g_assert_nonnull (strstr (expected, "Last connection update: 1 hour, 2 minutes ago"));
@@ -758,9 +836,12 @@ test_nm_netbird_detail (Fixture *f, gconstpointer data)
                    "Management: Connected\n"
                    "Signal: Disconnected, reason: stream closed \"x\"\n"
                    "Relays: 1/2 Available\n"
+                   "FQDN: me.netbird.cloud\n"
                    "NetBird IP: 100.64.0.1/16\n"
-                   "Interface: nb0\n"
+                   "Interface type: Userspace\n"
+                   "Wireguard port: 51820\n"
                    "Quantum resistance: true (permissive)\n"
+                   "Networks: 0.0.0.0/0, 10.1.0.0/24, 192.168.7.0/24\n"
                    "Peers count: 2/2 Connected\n");
   run_clear (&r);
   /* Our lines beyond NetBird's layout, only when they say something. */
@@ -769,8 +850,9 @@ test_nm_netbird_detail (Fixture *f, gconstpointer data)
   flush ();
   run_nm_netbird (f, &r, T0, short_args);
   g_assert_cmpint (r.status, ==, 0);
-  g_assert_nonnull (strstr (r.out, "Interface: nb0\nExit node: exit-de\nPeer names: answered on 100.64.0.1:53\n"
-                                   "Quantum resistance"));
+  g_assert_nonnull (strstr (r.out, "\nNetworks: 0.0.0.0/0, 10.1.0.0/24, 192.168.7.0/24\n"
+                                   "Exit node: exit-de\nPeer names: answered on 100.64.0.1:53\n"
+                                   "Peers count: 2/2 Connected\n"));
   run_clear (&r);
 }
 
@@ -781,8 +863,10 @@ test_nm_netbird_json (Fixture *f, gconstpointer data)
   Run r;
 
   fill_recorder (f);
+  nb_status_recorder_set_local (f->rec, "me.netbird.cloud", "100.64.0.1/16", "Kernel", 51820);
   start_exporter (f);
   nb_status_dbus_set_public_key (f->exporter, KEY_C);
+  nb_status_dbus_set_interface (f->exporter, "nb0");
   own_name (f);
   flush ();
 
@@ -794,7 +878,7 @@ test_nm_netbird_json (Fixture *f, gconstpointer data)
     g_autoptr (JsonParser) parser = json_parser_new ();
     g_autoptr (GError) error = NULL;
     JsonObject *root, *peers, *peer, *signal;
-    JsonArray *details;
+    JsonArray *details, *networks;
 
     json_parser_load_from_data (parser, r.out, -1, &error);
     g_assert_no_error (error);
@@ -812,8 +896,18 @@ test_nm_netbird_json (Fixture *f, gconstpointer data)
     g_assert_cmpstr (json_object_get_string_member (peer, "lastWireguardHandshake"), ==, "2025-11-24T15:59:57Z");
     g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (peer, "iceCandidateEndpoint"),
                                                     "remote"), ==, "203.0.113.7:51820");
+    networks = json_object_get_array_member (peer, "networks");
+    g_assert_cmpuint (json_array_get_length (networks), ==, 1);
+    g_assert_cmpstr (json_array_get_string_element (networks, 0), ==, "10.1.0.0/24");
     peer = json_array_get_object_element (details, 1);
     g_assert_cmpstr (json_object_get_string_member (peer, "publicKey"), ==, KEY_C);
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (peer, "networks")), ==, 0);
+    peer = json_array_get_object_element (details, 2);
+    networks = json_object_get_array_member (peer, "networks");
+    g_assert_cmpuint (json_array_get_length (networks), ==, 2);
+    g_assert_cmpstr (json_array_get_string_element (networks, 0), ==, "0.0.0.0/0");
+    g_assert_cmpstr (json_array_get_string_element (networks, 1), ==, "192.168.7.0/24");
+    peer = json_array_get_object_element (details, 1);
     g_assert_cmpstr (json_object_get_string_member (peer, "lastWireguardHandshake"), ==, "0001-01-01T00:00:00Z");
     signal = json_object_get_object_member (root, "signal");
     g_assert_false (json_object_get_boolean_member (signal, "connected"));
@@ -822,9 +916,19 @@ test_nm_netbird_json (Fixture *f, gconstpointer data)
     g_assert_cmpstr (json_object_get_string_member (root, "publicKey"), ==, KEY_C);
     g_assert_cmpstr (json_object_get_string_member (root, "exitNode"), ==, "");
     g_assert_cmpstr (json_object_get_string_member (root, "peerNamesServer"), ==, "");
+    g_assert_cmpstr (json_object_get_string_member (root, "netbirdIp"), ==, "100.64.0.1/16");
+    g_assert_cmpstr (json_object_get_string_member (root, "fqdn"), ==, "me.netbird.cloud");
+    g_assert_cmpstr (json_object_get_string_member (root, "interface"), ==, "nb0");
+    g_assert_true (json_object_get_boolean_member (root, "usesKernelInterface"));
+    g_assert_cmpint (json_object_get_int_member (root, "wireguardPort"), ==, 51820);
+    networks = json_object_get_array_member (root, "networks");
+    g_assert_cmpuint (json_array_get_length (networks), ==, 3);
+    g_assert_cmpstr (json_array_get_string_element (networks, 0), ==, "0.0.0.0/0");
+    g_assert_cmpstr (json_array_get_string_element (networks, 2), ==, "192.168.7.0/24");
   }
 #else
   g_assert_nonnull (strstr (r.out, "\"publicKey\": \"" KEY_A "\""));
+  g_assert_nonnull (strstr (r.out, "\"networks\": [\"0.0.0.0/0\", \"10.1.0.0/24\", \"192.168.7.0/24\"]"));
 #endif
   run_clear (&r);
 }

@@ -58,6 +58,12 @@ on_service (NbStatusRecorder *rec, guint service, const char *url, gpointer user
 }
 
 static void
+on_local (NbStatusRecorder *rec, gpointer user_data)
+{
+  g_ptr_array_add (((Fixture *) user_data)->log, g_strdup ("local"));
+}
+
+static void
 fixture_init (Fixture *f)
 {
   f->now = 1000 * SEC;
@@ -68,6 +74,7 @@ fixture_init (Fixture *f)
   g_signal_connect (f->rec, "peer-removed", G_CALLBACK (on_removed), f);
   g_signal_connect (f->rec, "peer-changed", G_CALLBACK (on_changed), f);
   g_signal_connect (f->rec, "service-changed", G_CALLBACK (on_service), f);
+  g_signal_connect (f->rec, "local-changed", G_CALLBACK (on_local), f);
 }
 
 static void
@@ -119,6 +126,21 @@ test_values (void)
   g_assert_cmpuint (nb_peer_status_diff (a, b, NB_PEER_FIELDS_ALL), ==,
                     NB_PEER_FIELD_RELAY_ADDRESS | NB_PEER_FIELD_RX_BYTES);
   g_assert_cmpuint (nb_peer_status_diff (a, b, NB_PEER_FIELDS_TRAFFIC), ==, NB_PEER_FIELD_RX_BYTES);
+
+  /* Networks: never NULL in new records and copies; NULL is empty. */
+  g_assert_nonnull (a->networks);
+  g_assert_null (a->networks[0]);
+  g_clear_pointer (&b->networks, g_strfreev);
+  g_assert_cmpuint (nb_peer_status_diff (a, b, NB_PEER_FIELD_NETWORKS), ==, 0);
+  {
+    g_autoptr (NbPeerStatus) c = nb_peer_status_copy (b);
+
+    g_assert_nonnull (c->networks);
+    g_assert_null (c->networks[0]);
+    b->networks = g_strsplit ("10.1.0.0/24", ",", -1);
+    g_assert_cmpuint (nb_peer_status_diff (a, b, NB_PEER_FIELDS_ALL), ==,
+                      NB_PEER_FIELD_RELAY_ADDRESS | NB_PEER_FIELD_RX_BYTES | NB_PEER_FIELD_NETWORKS);
+  }
 
   g_assert_cmpstr (nb_peer_conn_status_to_string (NB_PEER_CONN_DISCONNECTED), ==, "Disconnected");
   g_assert_cmpstr (nb_peer_conn_type_to_string (NB_PEER_CONN_TYPE_RELAYED), ==, "Relayed");
@@ -314,6 +336,109 @@ test_services (void)
   fixture_clear (&f);
 }
 
+/* Routed networks: kept sorted and unique, known before the record and
+ * after it, reported without bumping "last change". */
+static void
+test_networks (void)
+{
+  Fixture f;
+  const char *ab[] = { "10.2.0.0/16", "10.1.0.0/24", "10.2.0.0/16", NULL };
+  const char *c[] = { "192.168.7.0/24", NULL };
+  const NbPeerStatus *st;
+  g_auto (GStrv) all = NULL;
+
+  fixture_init (&f);
+  /* Before the record: no signal, but remembered. */
+  g_assert_cmpuint (nb_status_recorder_set_peer_networks (f.rec, KEY_A, ab), ==, 0);
+  assert_log (&f, "");
+  nb_status_recorder_add_peer (f.rec, KEY_A, NULL, "100.64.0.2");
+  st = nb_status_recorder_get_peer (f.rec, KEY_A);
+  g_assert_cmpuint (g_strv_length (st->networks), ==, 2);
+  g_assert_cmpstr (st->networks[0], ==, "10.1.0.0/24");
+  g_assert_cmpstr (st->networks[1], ==, "10.2.0.0/16");
+  assert_log (&f, "added " KEY_A);
+
+  /* The same set in another order: no change. A new one: reported, the
+   * last change stays. */
+  f.now += 5 * SEC;
+  g_assert_cmpuint (nb_status_recorder_set_peer_networks (f.rec, KEY_A, (const char *const []) {
+                      "10.1.0.0/24", "10.2.0.0/16", NULL }), ==, 0);
+  nb_status_recorder_add_peer (f.rec, KEY_B, NULL, "100.64.0.3");
+  g_assert_cmpuint (nb_status_recorder_set_peer_networks (f.rec, KEY_B, c), ==, NB_PEER_FIELD_NETWORKS);
+  g_assert_cmpuint (nb_status_recorder_set_peer_networks (f.rec, KEY_A, c), ==, NB_PEER_FIELD_NETWORKS);
+  assert_log (&f, "added " KEY_B "; changed " KEY_A " 0x20000");
+  g_assert_cmpint (nb_status_recorder_get_peer (f.rec, KEY_A)->last_change, ==, f.now - 5 * SEC);
+
+  all = nb_status_recorder_dup_networks (f.rec);
+  g_assert_cmpuint (g_strv_length (all), ==, 1);
+  g_assert_cmpstr (all[0], ==, "192.168.7.0/24");
+  g_clear_pointer (&all, g_strfreev);
+
+  /* A removed peer routes nothing for us; it comes back with its list. */
+  nb_status_recorder_remove_peer (f.rec, KEY_A);
+  nb_status_recorder_set_peer_networks (f.rec, KEY_B, NULL);
+  all = nb_status_recorder_dup_networks (f.rec);
+  g_assert_null (all[0]);
+  g_clear_pointer (&all, g_strfreev);
+  nb_status_recorder_add_peer (f.rec, KEY_A, NULL, "100.64.0.2");
+  g_assert_cmpstr (nb_status_recorder_get_peer (f.rec, KEY_A)->networks[0], ==, "192.168.7.0/24");
+  g_assert_null (nb_status_recorder_get_peer (f.rec, KEY_B)->networks[0]);
+  assert_log (&f, "removed " KEY_A "; changed " KEY_B " 0x20000; added " KEY_A);
+  fixture_clear (&f);
+}
+
+/* Our own side: one "local-changed" per main-loop turn, only on change. */
+static void
+test_local (void)
+{
+  Fixture f;
+  const NbLocalState *l;
+  g_autofree char *text = NULL;
+  gboolean permissive = TRUE;
+
+  fixture_init (&f);
+  l = nb_status_recorder_get_local (f.rec);
+  g_assert_null (l->fqdn);
+  g_assert_cmpuint (l->wg_port, ==, 0);
+  g_assert_false (nb_status_recorder_get_rosenpass (f.rec, &permissive));
+  g_assert_false (permissive);
+  text = nb_status_recorder_format_local (f.rec);
+  g_assert_cmpstr (text, ==,
+                   "FQDN: -\n"
+                   "NetBird IP: N/A\n"
+                   "Interface type: N/A\n"
+                   "Wireguard port: N/A\n"
+                   "Quantum resistance: false\n"
+                   "Networks: -\n");
+
+  g_assert_false (nb_status_recorder_set_local (f.rec, "", NULL, "", 0));
+  g_assert_true (nb_status_recorder_set_local (f.rec, "a.netbird.cloud", "100.64.0.1/16", "Kernel", 51820));
+  g_assert_true (nb_status_recorder_set_local (f.rec, "a.netbird.cloud", "100.64.0.1/16", "Userspace", 51820));
+  g_assert_false (nb_status_recorder_set_local (f.rec, "a.netbird.cloud", "100.64.0.1/16", "Userspace", 51820));
+  assert_log (&f, "local");
+  g_assert_cmpstr (l->interface_type, ==, "Userspace");
+  g_assert_true (nb_status_recorder_set_local (f.rec, "a.netbird.cloud", "100.64.0.1/16", "Userspace", 51821));
+  assert_log (&f, "local");
+
+  nb_status_recorder_set_rosenpass (f.rec, TRUE, TRUE);
+  g_assert_true (nb_status_recorder_get_rosenpass (f.rec, &permissive));
+  g_assert_true (permissive);
+  nb_status_recorder_add_peer (f.rec, KEY_A, NULL, "100.64.0.2");
+  nb_status_recorder_add_peer (f.rec, KEY_B, NULL, "100.64.0.3");
+  nb_status_recorder_set_peer_networks (f.rec, KEY_A, (const char *const []) { "10.2.0.0/16", NULL });
+  nb_status_recorder_set_peer_networks (f.rec, KEY_B, (const char *const []) { "10.10.0.0/24", "10.2.0.0/16", NULL });
+  g_clear_pointer (&text, g_free);
+  text = nb_status_recorder_format_local (f.rec);
+  g_assert_cmpstr (text, ==,
+                   "FQDN: a.netbird.cloud\n"
+                   "NetBird IP: 100.64.0.1/16\n"
+                   "Interface type: Userspace\n"
+                   "Wireguard port: 51821\n"
+                   "Quantum resistance: true (permissive)\n"
+                   "Networks: 10.10.0.0/24, 10.2.0.0/16\n");
+  fixture_clear (&f);
+}
+
 /* The value after @prefix on its line in @text. */
 static char *
 line_value (const char *text, const char *prefix)
@@ -348,8 +473,11 @@ test_detail_peer (void)
     "  Last WireGuard handshake: 3 seconds ago\n"
     "  Transfer status (received/sent) 1.5 KiB/200 B\n"
     "  Quantum resistance: false\n"
+    "  Networks: 10.1.0.0/24, 192.168.7.0/24\n"
     "  Latency: 1.234ms\n";
 
+  g_strfreev (st->networks);
+  st->networks = g_strsplit ("192.168.7.0/24 10.1.0.0/24", " ", -1); /* printed sorted */
   st->fqdn = g_strdup ("peer-b.netbird.cloud");
   st->ip = g_strdup ("100.64.0.2");
   st->status = NB_PEER_CONN_CONNECTED;
@@ -403,6 +531,12 @@ test_detail_peer (void)
   g_clear_pointer (&text, g_free);
   text = nb_peer_status_format_detail (st, now, FALSE, FALSE);
   g_assert_true (g_str_has_prefix (text, "\n " KEY_A ":\n  NetBird IP: -\n"));
+
+  /* None: "-", as NetBird's. */
+  g_clear_pointer (&st->networks, g_strfreev);
+  g_clear_pointer (&text, g_free);
+  text = nb_peer_status_format_detail (st, now, FALSE, FALSE);
+  g_assert_nonnull (strstr (text, "  Quantum resistance: false\n  Networks: -\n  Latency: "));
 }
 
 typedef struct {
@@ -538,6 +672,8 @@ test_detail_recorder (void)
   nb_status_recorder_set_signal (f.rec, "https://signal.example:443", FALSE, "timeout");
   nb_status_recorder_set_relay (f.rec, "rels://r1:443", TRUE, NULL);
   nb_status_recorder_set_relay (f.rec, "rels://r2:443", FALSE, "refused");
+  nb_status_recorder_set_peer_networks (f.rec, KEY_B, (const char *const []) { "10.1.0.0/24", NULL });
+  nb_status_recorder_set_local (f.rec, "me.netbird.cloud", "100.64.0.1/16", "Userspace", 51820);
 
   /* Sorted by address, not by text: .9 before .10. */
   peers = nb_status_recorder_dup_peers (f.rec);
@@ -554,14 +690,24 @@ test_detail_recorder (void)
   g_assert_nonnull (strstr (text, "  Connection type: Relayed\n"));
   g_assert_nonnull (strstr (text, "  Relay server address: rels://r1:443\n"));
   g_assert_nonnull (strstr (text, "  Last connection update: 10 seconds ago\n"));
+  g_assert_nonnull (strstr (text, "\n b.netbird.cloud:\n"));
+  g_assert_nonnull (strstr (text, "  Networks: 10.1.0.0/24\n  Latency: 0s\n\n a.netbird.cloud:\n"));
+  /* NetBird's order; no URL for a server we are not connected to. */
   g_assert_true (g_str_has_suffix (text,
+                                   "  Networks: -\n"
                                    "  Latency: 0s\n"
                                    "\n"
                                    "Management: Connected to https://api.example:443\n"
-                                   "Signal: Disconnected to https://signal.example:443, reason: timeout\n"
+                                   "Signal: Disconnected, reason: timeout\n"
                                    "Relays: \n"
                                    "  [rels://r1:443] is Available\n"
                                    "  [rels://r2:443] is Unavailable, reason: refused\n"
+                                   "FQDN: me.netbird.cloud\n"
+                                   "NetBird IP: 100.64.0.1/16\n"
+                                   "Interface type: Userspace\n"
+                                   "Wireguard port: 51820\n"
+                                   "Quantum resistance: false\n"
+                                   "Networks: 10.1.0.0/24\n"
                                    "Peers count: 1/2 Connected\n"));
   fixture_clear (&f);
 
@@ -574,6 +720,12 @@ test_detail_recorder (void)
                    "Management: Disconnected\n"
                    "Signal: Disconnected\n"
                    "Relays: 0/0 Available\n"
+                   "FQDN: -\n"
+                   "NetBird IP: N/A\n"
+                   "Interface type: N/A\n"
+                   "Wireguard port: N/A\n"
+                   "Quantum resistance: false\n"
+                   "Networks: -\n"
                    "Peers count: 0/0 Connected\n");
   fixture_clear (&f);
 }
@@ -588,6 +740,8 @@ main (int argc, char **argv)
   g_test_add_func ("/peer-status/change-masks", test_change_masks);
   g_test_add_func ("/peer-status/traffic-no-bump", test_traffic_no_bump);
   g_test_add_func ("/peer-status/services", test_services);
+  g_test_add_func ("/peer-status/networks", test_networks);
+  g_test_add_func ("/peer-status/local", test_local);
   g_test_add_func ("/peer-status/detail/peer", test_detail_peer);
   g_test_add_func ("/peer-status/detail/formats", test_detail_formats);
   g_test_add_func ("/peer-status/detail/recorder", test_detail_recorder);
