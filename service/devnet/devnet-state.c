@@ -797,6 +797,34 @@ peers_load (NbDevnetState *self, GError **error)
   return TRUE;
 }
 
+/* Takes the lock and reads `peers`; with @key, the peer must exist
+ * (PEER_NOT_FOUND) and is returned in @out_peer (nullable). Returns the
+ * lock for state_unlock(), or -1 with @error set and nothing held. */
+static int
+state_lock_loaded (NbDevnetState *self, const char *key, NbDevnetPeer **out_peer, GError **error)
+{
+  NbDevnetPeer *peer = NULL;
+  int lock_fd = state_lock (self, error);
+
+  if (lock_fd < 0)
+    return -1;
+  if (!peers_load (self, error))
+    {
+      state_unlock (lock_fd);
+      return -1;
+    }
+  if (key != NULL && (peer = g_hash_table_lookup (self->peers, key)) == NULL)
+    {
+      state_unlock (lock_fd);
+      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
+                   "peer not found");
+      return -1;
+    }
+  if (out_peer != NULL)
+    *out_peer = peer;
+  return lock_fd;
+}
+
 static gboolean
 peers_save (NbDevnetState *self, GError **error)
 {
@@ -1510,22 +1538,9 @@ nb_devnet_state_update_peer (NbDevnetState *self, const char *key, const NbDevne
 
   if (out_visible_change)
     *out_visible_change = FALSE;
-  lock_fd = state_lock (self, error);
+  lock_fd = state_lock_loaded (self, key, &peer, error);
   if (lock_fd < 0)
     return FALSE;
-  if (!peers_load (self, error))
-    {
-      state_unlock (lock_fd);
-      return FALSE;
-    }
-  peer = g_hash_table_lookup (self->peers, key);
-  if (peer == NULL)
-    {
-      state_unlock (lock_fd);
-      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
-                   "peer not found");
-      return FALSE;
-    }
   if (!meta_differs (peer->meta, meta) && !login)
     {
       state_unlock (lock_fd);
@@ -1562,21 +1577,10 @@ nb_devnet_state_remove_peer (NbDevnetState *self, const char *key, GError **erro
   g_return_val_if_fail (NB_IS_DEVNET_STATE (self), FALSE);
   g_return_val_if_fail (key != NULL, FALSE);
 
-  lock_fd = state_lock (self, error);
+  lock_fd = state_lock_loaded (self, key, NULL, error);
   if (lock_fd < 0)
     return FALSE;
-  if (!peers_load (self, error))
-    {
-      state_unlock (lock_fd);
-      return FALSE;
-    }
-  if (!g_hash_table_remove (self->peers, key))
-    {
-      state_unlock (lock_fd);
-      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
-                   "peer not found");
-      return FALSE;
-    }
+  g_hash_table_remove (self->peers, key);
   for (guint i = self->routes->len; i > 0; i--)
     if (g_strcmp0 (((NbDevnetRoute *) self->routes->pdata[i - 1])->peer, key) == 0)
       g_ptr_array_remove_index (self->routes, i - 1);
@@ -1651,21 +1655,9 @@ nb_devnet_state_add_route (NbDevnetState *self, const char *key, const char *net
     }
   if (net_id != NULL && !nb_devnet_route_net_id_is_valid (net_id, error))
     return NULL;
-  lock_fd = state_lock (self, error);
+  lock_fd = state_lock_loaded (self, key, NULL, error);
   if (lock_fd < 0)
     return NULL;
-  if (!peers_load (self, error))
-    {
-      state_unlock (lock_fd);
-      return NULL;
-    }
-  if (!g_hash_table_contains (self->peers, key))
-    {
-      state_unlock (lock_fd);
-      g_set_error (error, NB_DEVNET_STATE_ERROR, NB_DEVNET_STATE_ERROR_PEER_NOT_FOUND,
-                   "peer not found");
-      return NULL;
-    }
   for (guint i = 0; i < self->routes->len && route == NULL; i++)
     {
       NbDevnetRoute *r = self->routes->pdata[i];
@@ -1728,14 +1720,9 @@ nb_devnet_state_remove_routes (NbDevnetState *self, const char *network, guint *
                    "\"%s\" is not a CIDR network", network);
       return FALSE;
     }
-  lock_fd = state_lock (self, error);
+  lock_fd = state_lock_loaded (self, NULL, NULL, error);
   if (lock_fd < 0)
     return FALSE;
-  if (!peers_load (self, error))
-    {
-      state_unlock (lock_fd);
-      return FALSE;
-    }
   for (guint i = self->routes->len; i > 0; i--)
     if (strcmp (((NbDevnetRoute *) self->routes->pdata[i - 1])->network, canonical) == 0)
       {
