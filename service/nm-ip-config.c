@@ -92,6 +92,33 @@ bytes16 (const guint8 *bytes)
   return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes, 16, 1);
 }
 
+/* An address in NetworkManager's VPN wire form: "u" (network byte order)
+ * for IPv4, "ay" for IPv6. */
+static GVariant *
+address_variant (GInetAddress *address)
+{
+  guint32 v;
+
+  if (g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+    return bytes16 (g_inet_address_to_bytes (address));
+  memcpy (&v, g_inet_address_to_bytes (address), 4);
+  return g_variant_new_uint32 (v);
+}
+
+/* Adds @entry (taken) to @domains unless @seen has it; TRUE when added. */
+static gboolean
+add_domain (GVariantBuilder *domains, GHashTable *seen, char *entry)
+{
+  if (entry == NULL || g_hash_table_contains (seen, entry))
+    {
+      g_free (entry);
+      return FALSE;
+    }
+  g_variant_builder_add (domains, "s", entry);
+  g_hash_table_add (seen, entry);
+  return TRUE;
+}
+
 /* Routes for one family, deduplicated by "network/prefix". */
 typedef struct {
   GSocketFamily family;
@@ -232,28 +259,11 @@ add_dns (GVariantBuilder *dict, const NbNetworkMap *map, const NbNmIpParams *par
       && map->dns->custom_zones->len > 0)
     {
       g_hash_table_add (seen_servers, g_inet_address_to_string (params->dns_server));
-      if (family == G_SOCKET_FAMILY_IPV4)
-        {
-          guint32 v;
-          memcpy (&v, g_inet_address_to_bytes (params->dns_server), 4);
-          g_variant_builder_add (&servers, "u", v);
-        }
-      else
-        g_variant_builder_add_value (&servers, bytes16 (g_inet_address_to_bytes (params->dns_server)));
+      g_variant_builder_add_value (&servers, address_variant (params->dns_server));
       any_server = TRUE;
       for (guint i = 0; i < map->dns->custom_zones->len; i++)
-        {
-          char *entry = zone_domain (map->dns->custom_zones->pdata[i]);
-
-          if (entry == NULL || g_hash_table_contains (seen, entry))
-            {
-              g_free (entry);
-              continue;
-            }
-          g_variant_builder_add (&domains, "s", entry);
-          g_hash_table_add (seen, entry);
+        if (add_domain (&domains, seen, zone_domain (map->dns->custom_zones->pdata[i])))
           any_domain = TRUE;
-        }
     }
 
   for (guint i = 0; i < map->dns->nameserver_groups->len; i++)
@@ -282,30 +292,16 @@ add_dns (GVariantBuilder *dict, const NbNetworkMap *map, const NbNmIpParams *par
             }
           if (!g_hash_table_add (seen_servers, g_inet_address_to_string (addr)))
             continue;
-          if (family == G_SOCKET_FAMILY_IPV4)
-            {
-              guint32 v;
-              memcpy (&v, g_inet_address_to_bytes (addr), 4);
-              g_variant_builder_add (&servers, "u", v);
-            }
-          else
-            g_variant_builder_add_value (&servers, bytes16 (g_inet_address_to_bytes (addr)));
+          g_variant_builder_add_value (&servers, address_variant (addr));
           any_server = TRUE;
         }
       for (guint j = 0; g->domains[j] != NULL; j++)
         {
           const char *d = g->domains[j];
-          g_autofree char *entry = NULL;
 
-          if (*d == '\0')
-            continue;
-          entry = g->search_domains_enabled ? g_strdup (d) : g_strconcat ("~", d, NULL);
-          if (!g_hash_table_contains (seen, entry))
-            {
-              g_variant_builder_add (&domains, "s", entry);
-              g_hash_table_add (seen, g_steal_pointer (&entry));
-              any_domain = TRUE;
-            }
+          if (*d != '\0'
+              && add_domain (&domains, seen, g->search_domains_enabled ? g_strdup (d) : g_strconcat ("~", d, NULL)))
+            any_domain = TRUE;
         }
     }
 
@@ -402,15 +398,8 @@ nb_nm_ip_config_build (const NbNetworkMap *map, const NbNmIpParams *params,
   g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP4, g_variant_new_boolean (has4));
   g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_HAS_IP6, g_variant_new_boolean (has6));
   g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_MTU, g_variant_new_uint32 (mtu));
-  if (params->gateway != NULL && g_inet_address_get_family (params->gateway) == G_SOCKET_FAMILY_IPV4)
-    {
-      guint32 v;
-      memcpy (&v, g_inet_address_to_bytes (params->gateway), 4);
-      g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_EXT_GATEWAY, g_variant_new_uint32 (v));
-    }
-  else if (params->gateway != NULL)
-    g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_EXT_GATEWAY,
-                           bytes16 (g_inet_address_to_bytes (params->gateway)));
+  if (params->gateway != NULL)
+    g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_EXT_GATEWAY, address_variant (params->gateway));
   else if (has4)
     g_variant_builder_add (&config, "{sv}", NM_VPN_PLUGIN_CONFIG_EXT_GATEWAY, g_variant_new_uint32 (cidr_v4 (&own4)));
   else

@@ -297,12 +297,8 @@ exit_node_choose (NbEngine *self)
 
   if (g_strcmp0 (chosen, self->exit_net_id) == 0)
     return;
-  if (chosen != NULL)
-    g_message ("exit node: %s (setting %s)", chosen,
-               self->config.exit_node ? self->config.exit_node : NB_ROUTE_PEERS_EXIT_AUTO);
-  else
-    g_message ("exit node: none now (setting %s)",
-               self->config.exit_node ? self->config.exit_node : NB_ROUTE_PEERS_EXIT_AUTO);
+  g_message ("exit node: %s (setting %s)", chosen ? chosen : "none now",
+             self->config.exit_node ? self->config.exit_node : NB_ROUTE_PEERS_EXIT_AUTO);
   g_free (self->exit_net_id);
   self->exit_net_id = g_strdup (chosen);
   nb_uplink_set_enabled (chosen != NULL, nb_wg_backend_get_interface_name (self->backend));

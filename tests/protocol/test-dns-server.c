@@ -53,38 +53,21 @@ record_new (const char *name, gint64 type, const char *rdata)
   return r;
 }
 
-static void
-record_free (NbDnsRecord *r)
-{
-  g_free (r->name);
-  g_free (r->record_class);
-  g_free (r->rdata);
-  g_free (r);
-}
-
 static NbCustomZone *
 zone_new (const char *domain, gboolean non_authoritative)
 {
   NbCustomZone *z = g_new0 (NbCustomZone, 1);
 
   z->domain = g_strdup (domain);
-  z->records = g_ptr_array_new_with_free_func ((GDestroyNotify) record_free);
+  z->records = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_dns_record_free);
   z->non_authoritative = non_authoritative;
   return z;
-}
-
-static void
-zone_free (NbCustomZone *z)
-{
-  g_free (z->domain);
-  g_ptr_array_unref (z->records);
-  g_free (z);
 }
 
 static GPtrArray *
 standard_zones (void)
 {
-  GPtrArray *zones = g_ptr_array_new_with_free_func ((GDestroyNotify) zone_free);
+  GPtrArray *zones = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_custom_zone_free);
   NbCustomZone *z = zone_new ("netbird.test.", FALSE);
 
   /* As NetBird's management sends them: no trailing dot on names. */
@@ -405,7 +388,7 @@ test_case_and_dots (Fixture *f, gconstpointer data)
 static void
 test_set_zones_live (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GPtrArray) zones = g_ptr_array_new_with_free_func ((GDestroyNotify) zone_free);
+  g_autoptr(GPtrArray) zones = g_ptr_array_new_with_free_func ((GDestroyNotify) nb_custom_zone_free);
   NbCustomZone *z = zone_new ("netbird.test", FALSE);
   g_autoptr(Reply) before = ask (f, "peer-b.netbird.test", NB_DNS_TYPE_A);
   g_autoptr(Reply) gone = NULL;
