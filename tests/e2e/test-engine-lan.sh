@@ -18,9 +18,7 @@ nb_sandbox "$@"
 nb_engine_require
 
 nb_engine_standard_setup nb_topo_lan
-nb_engine_start a "$NB_PEER1"
-nb_engine_start b "$NB_PEER2"
-nb_engine_wait_all_started a b || nb_die "both engines started"
+nb_engine_start_ab
 nb_log "a: $(nb_engine_key a) $(nb_engine_ip a); b: $(nb_engine_key b) $(nb_engine_ip b)"
 nb_check "distinct overlay addresses in 100.64.0.0/10" \
 	test "$(nb_engine_ip a)" != "$(nb_engine_ip b)"

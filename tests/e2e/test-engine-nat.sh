@@ -25,9 +25,7 @@ cone) nb_engine_standard_setup nb_topo_cone_nat ;;
 symmetric) nb_engine_standard_setup nb_topo_symmetric_nat ;;
 *) nb_die "unknown case '$NB_CASE'" ;;
 esac
-nb_engine_start a "$NB_PEER1"
-nb_engine_start b "$NB_PEER2"
-nb_engine_wait_all_started a b || nb_die "both engines started"
+nb_engine_start_ab
 nb_check "a reports b Connected" nb_engine_wait_peer 30 a b "$NB_CONNECTED"
 nb_check "b reports a Connected" nb_engine_wait_peer 30 b a "$NB_CONNECTED"
 # A P2P pair may still win over a TURN pair for a few seconds: let the

@@ -15,9 +15,7 @@ nb_sandbox "$@"
 nb_engine_require
 
 nb_engine_standard_setup nb_topo_relay_only
-nb_engine_start a "$NB_PEER1"
-nb_engine_start b "$NB_PEER2"
-nb_engine_wait_all_started a b || nb_die "both engines started"
+nb_engine_start_ab
 
 nb_check "a reports b Connected, Relayed" nb_engine_wait_peer 30 a b "$NB_RELAYED"
 nb_check "b reports a Connected, Relayed" nb_engine_wait_peer 30 b a "$NB_RELAYED"

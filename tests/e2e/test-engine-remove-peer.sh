@@ -15,9 +15,7 @@ nb_sandbox "$@"
 nb_engine_require
 
 nb_engine_standard_setup nb_topo_lan
-nb_engine_start a "$NB_PEER1"
-nb_engine_start b "$NB_PEER2"
-nb_engine_wait_all_started a b || nb_die "both engines started"
+nb_engine_start_ab
 nb_engine_pair_up 20 a b "$NB_P2P" || nb_die "a and b connected P2P"
 nb_tunnel_ping a b 3 || nb_die "ping a -> b"
 key_b=$(nb_engine_key b)

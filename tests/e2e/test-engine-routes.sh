@@ -29,9 +29,7 @@ nb_engine_standard_setup nb_topo_lan
 # b's side of the routed network: rt0 (ROUTER) <-> lanb's eth0 (BEHIND).
 nb_net_behind "$NB_PEER2" rt0 "$ROUTER" lanb "$BEHIND" "$ROUTER" || nb_die "the network behind b"
 
-nb_engine_start a "$NB_PEER1"
-nb_engine_start b "$NB_PEER2"
-nb_engine_wait_all_started a b || nb_die "both engines started"
+nb_engine_start_ab
 key_b=$(nb_engine_key b)
 nb_log "a: $(nb_engine_key a) $(nb_engine_ip a); b: $key_b $(nb_engine_ip b)"
 nb_check "a and b connected" nb_engine_pair_up 20 a b "$NB_CONNECTED"

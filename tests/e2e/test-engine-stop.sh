@@ -22,9 +22,7 @@ nb_engine_require
 nb_engine_standard_setup nb_topo_lan
 case $NB_CASE in
 connected)
-	nb_engine_start a "$NB_PEER1"
-	nb_engine_start b "$NB_PEER2"
-	nb_engine_wait_all_started a b || nb_die "both engines started"
+	nb_engine_start_ab
 	nb_engine_pair_up 20 a b "$NB_P2P" || nb_die "a and b connected P2P"
 	nb_check "ping a -> b" nb_tunnel_ping a b 3
 	nb_engine_stop_clean a

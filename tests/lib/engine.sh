@@ -142,6 +142,15 @@ nb_engine_start() {
 	echo "eng-$name" >> "$NB_LAB/spawn-order"
 }
 
+# nb_engine_start_ab [NB_ENGINE_OPTIONS...]: engines a (in NB_PEER1) and b
+# (in NB_PEER2) with the same options, both started and registered (the
+# test dies otherwise).
+nb_engine_start_ab() {
+	nb_engine_start a "$NB_PEER1" "$@"
+	nb_engine_start b "$NB_PEER2" "$@"
+	nb_engine_wait_all_started a b || nb_die "both engines started"
+}
+
 # nb_engine_stop NAME [SIGNAL]: signals the engine (SIGTERM) and waits up
 # to 15 s for it to exit (then SIGKILL); its exit code is in
 # NB_ENG_RC[NAME] (137 when it had to be killed).
